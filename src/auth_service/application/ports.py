@@ -1,0 +1,247 @@
+"""Ports: the small interfaces the use cases need. Adapters and fakes satisfy them structurally."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol, Self
+
+from auth_service.domain.audit import AuditRecord
+from auth_service.domain.lockout import FailureCounter
+from auth_service.domain.principal import Principal
+from auth_service.domain.sessions import RefreshToken, Session
+from auth_service.domain.users import User
+
+
+# -- values that cross the ports ------------------------------------------------------------------
+@dataclass(slots=True)
+class Registration:
+    id: str
+    user_id: str
+    email: str
+    created_at: datetime
+    expires_at: datetime
+    token_hash: str
+    code_hash: str
+    status: str = "pending"  # pending | verified | expired
+    verified_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class ResendThrottle:
+    """Per-email resend bookkeeping, kept for known and unknown emails alike."""
+
+    key: str
+    last_sent_at: datetime | None = None
+    count: int = 0
+    window_ends_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OneTimeToken:
+    """A reset or invitation token, stored only as its hash."""
+
+    token_hash: str
+    purpose: str  # "reset" | "invitation"
+    user_id: str
+    created_at: datetime
+    expires_at: datetime
+    used_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EmailMessage:
+    to: str
+    subject: str
+    body: str
+
+
+@dataclass(slots=True)
+class OutboxItem:
+    id: int
+    message: EmailMessage
+    attempts: int
+
+
+@dataclass(slots=True)
+class StoredSigningKey:
+    kid: str
+    alg: str
+    private_key_enc: str  # PEM, encrypted at rest with the key derived from SECRET_KEY
+    public_jwk: dict[str, Any]
+    created_at: datetime
+    activates_at: datetime  # signs from this instant (published from created_at)
+    revoked_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RequestContext:
+    ip: str | None = None
+    user_agent: str | None = None
+    trace_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionView:
+    id: str
+    created_at: datetime
+    last_used_at: datetime
+    expires_at: datetime
+    ip: str | None
+    user_agent: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedTokens:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    refresh_expires_in: int
+    session_id: str
+    user: User
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+# -- infrastructure services ----------------------------------------------------------------------
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class PasswordHasher(Protocol):
+    """Argon2id in a bounded worker pool; raises ServiceUnavailableError when the queue is full."""
+
+    async def hash(self, password: str) -> str: ...
+    async def verify(self, password_hash: str, password: str) -> bool: ...
+    def needs_rehash(self, password_hash: str) -> bool: ...
+    async def burn(self, password: str) -> None:
+        """Spend the time of one verify, so an unknown account answers as slowly as a known one."""
+        ...
+
+
+class PasswordPolicy(Protocol):
+    async def check(self, password: str, user_inputs: Sequence[str]) -> None:
+        """Raise BreachedPasswordError or WeakPasswordError; `password` is already NFKC-normalised."""
+        ...
+
+
+class SecretBox(Protocol):
+    """Authenticated encryption at rest with keys derived from SECRET_KEY (and its fallbacks)."""
+
+    def encrypt(self, plaintext: bytes, *, purpose: str) -> str: ...
+    def decrypt(self, ciphertext: str, *, purpose: str) -> bytes: ...
+    def is_current(self, ciphertext: str) -> bool: ...
+
+
+class Secrets(Protocol):
+    """Random opaque tokens and codes, and their keyed one-way hashes (never stored in clear)."""
+
+    def new_token(self, nbytes: int = 32) -> str: ...
+    def new_code(self) -> str: ...
+    def digest(self, value: str, *, purpose: str) -> str: ...
+
+
+class AccessTokens(Protocol):
+    def issue(self, user: User, session: Session, *, now: datetime, expires_at: datetime) -> str: ...
+    def verify(self, token: str, *, now: datetime) -> Principal:
+        """Signature, typ, alg, iss, aud, exp, nbf. Raises InvalidTokenError / TokenExpiredError."""
+        ...
+
+
+class RevocationList(Protocol):
+    """Revoked session ids of the last access-token lifetime, in memory: no I/O on lookup."""
+
+    def is_revoked(self, session_id: str) -> bool: ...
+    async def publish(self, session_ids: Sequence[str], revoked_at: datetime) -> None: ...
+
+
+# -- persistence ----------------------------------------------------------------------------------
+class UserRepository(Protocol):
+    async def get(self, user_id: str) -> User | None: ...
+    async def get_by_email(self, email: str) -> User | None: ...
+    async def username_taken(self, username: str, *, except_user_id: str | None = None) -> bool: ...
+    async def any_admin(self) -> bool: ...
+    async def add(self, user: User) -> None: ...
+    async def save(self, user: User) -> None: ...
+
+
+class RegistrationRepository(Protocol):
+    async def add(self, registration: Registration) -> None: ...
+    async def save(self, registration: Registration) -> None: ...
+    async def get_by_token_hash(self, token_hash: str) -> Registration | None: ...
+    async def latest_for_user(self, user_id: str) -> Registration | None: ...
+
+
+class SessionRepository(Protocol):
+    async def add(self, session: Session) -> None: ...
+    async def get(self, session_id: str) -> Session | None: ...
+    async def touch(self, session_id: str, now: datetime) -> None: ...
+    async def list_live(self, user_id: str, now: datetime) -> list[SessionView]: ...
+    async def revoke(self, session_id: str, now: datetime, reason: str) -> bool: ...
+    async def revoke_all(self, user_id: str, now: datetime, reason: str,
+                         except_session_id: str | None = None) -> list[str]: ...
+    async def revoked_since(self, since: datetime) -> list[tuple[str, datetime]]: ...
+
+
+class RefreshTokenRepository(Protocol):
+    async def add(self, token: RefreshToken) -> None: ...
+    async def get(self, token_hash: str) -> RefreshToken | None: ...
+    async def rotate(self, token_hash: str, now: datetime, successor_hash: str, successor_enc: str) -> bool:
+        """Mark the token rotated only if it still is not: True for exactly one caller."""
+        ...
+
+    async def erase_successors(self, rotated_before: datetime) -> None: ...
+
+
+class FailureCounterRepository(Protocol):
+    async def get(self, key: str) -> FailureCounter: ...
+    async def save(self, counter: FailureCounter) -> None: ...
+    async def clear(self, key: str) -> None: ...
+
+
+class ResendThrottleRepository(Protocol):
+    async def get(self, key: str) -> ResendThrottle: ...
+    async def save(self, throttle: ResendThrottle) -> None: ...
+
+
+class OneTimeTokenRepository(Protocol):
+    async def add(self, token: OneTimeToken) -> None: ...
+    async def void_for_user(self, user_id: str, purpose: str, now: datetime) -> None: ...
+    async def consume(self, token_hash: str, purposes: Sequence[str], now: datetime) -> OneTimeToken | None:
+        """Atomically mark an unused, unexpired token used and return it; None otherwise."""
+        ...
+
+
+class AuditRepository(Protocol):
+    async def add(self, record: AuditRecord) -> None: ...
+
+
+class Outbox(Protocol):
+    async def add(self, message: EmailMessage) -> None: ...
+
+
+class SigningKeyRepository(Protocol):
+    async def lock(self) -> None:
+        """Serialise key creation across instances until the transaction ends."""
+        ...
+
+    async def list_all(self) -> list[StoredSigningKey]: ...
+    async def add(self, key: StoredSigningKey) -> None: ...
+    async def revoke(self, kid: str, now: datetime) -> bool: ...
+
+
+class UnitOfWork(Protocol):
+    users: UserRepository
+    registrations: RegistrationRepository
+    sessions: SessionRepository
+    refresh_tokens: RefreshTokenRepository
+    failure_counters: FailureCounterRepository
+    resend_throttles: ResendThrottleRepository
+    one_time_tokens: OneTimeTokenRepository
+    audit: AuditRepository
+    outbox: Outbox
+    keys: SigningKeyRepository
+
+    async def __aenter__(self) -> Self: ...
+    async def __aexit__(self, *exc_info: object) -> None: ...
+    async def commit(self) -> None: ...

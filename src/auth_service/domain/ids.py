@@ -1,0 +1,34 @@
+"""Identifiers: a type prefix, a dash and 16 characters of the nanoid alphabet."""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+ALPHABET = "_-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_SIZE = 16
+ID_PATTERN = re.compile(r"^(USR|REG|CMP|SES|AUD)-[A-Za-z0-9_-]{16}$")
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-" + "".join(secrets.choice(ALPHABET) for _ in range(_SIZE))
+
+
+def new_user_id() -> str:
+    return new_id("USR")
+
+
+def new_registration_id() -> str:
+    return new_id("REG")
+
+
+def new_company_id() -> str:
+    return new_id("CMP")
+
+
+def new_session_id() -> str:
+    return new_id("SES")
+
+
+def new_audit_id() -> str:
+    return new_id("AUD")
