@@ -13,6 +13,10 @@ class UnauthenticatedError(DomainError):
         super().__init__(message)
 
 
+class ClientAuthenticationError(UnauthenticatedError):
+    """A client (not a user) failed HTTP Basic authentication, e.g. at introspection."""
+
+
 class InvalidCredentialsError(DomainError):
     code = "invalid_credentials"
 

@@ -1,0 +1,111 @@
+"""Password login, shared by /auth/login and the OAuth password grant /auth/token (SPEC §3)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from auth_service.application.audit import audit_record
+from auth_service.application.errors import (
+    AccountDisabledError,
+    EmailNotVerifiedError,
+    InvalidCredentialsError,
+    MfaRequiredError,
+)
+from auth_service.application.lockout import LockoutGuard
+from auth_service.application.ports import (
+    Clock,
+    IssuedTokens,
+    Metrics,
+    PasswordHasher,
+    RequestContext,
+    UnitOfWork,
+)
+from auth_service.application.token_pairs import TokenMinter
+from auth_service.domain.audit import AuditRecord
+from auth_service.domain.passwords import normalize_password
+from auth_service.domain.users import User, UserStatus, normalize_email
+
+
+@dataclass(frozen=True, slots=True)
+class LogIn:
+    email: str
+    password: str
+    ctx: RequestContext = RequestContext()
+    password_grant: bool = False  # /auth/token cannot answer an MFA challenge
+
+
+class LogInHandler:
+    """Check the password, then the account, then open a session.
+    Raises AccountLockedError, InvalidCredentialsError, EmailNotVerifiedError, AccountDisabledError,
+    MfaRequiredError."""
+
+    def __init__(self, uow: Callable[[], UnitOfWork], hasher: PasswordHasher, lockout: LockoutGuard,
+                 minter: TokenMinter, clock: Clock, metrics: Metrics) -> None:
+        self._uow, self._hasher, self._lockout = uow, hasher, lockout
+        self._minter, self._clock, self._metrics = minter, clock, metrics
+
+    async def __call__(self, cmd: LogIn) -> IssuedTokens:
+        email, password = normalize_email(cmd.email), normalize_password(cmd.password)
+        async with self._uow() as uow:
+            await self._lockout.ensure_not_locked(uow, email, self._clock.now())
+            user = await uow.users.get_by_email(email)
+        if not await self._password_matches(user, password):
+            self._metrics.login("failure")
+            await self._lockout.record_failure(email, cmd.ctx, actor_id=user.id if user else None,
+                                               company_id=user.company_id if user else None,
+                                               record=self._failure(cmd.ctx, user, email, "invalid_credentials"))
+            raise InvalidCredentialsError()
+        assert user is not None and user.password_hash is not None
+        # Only after a correct password may the answer depend on the account.
+        status = user.effective_status(self._clock.now())
+        if status in (UserStatus.PENDING, UserStatus.EXPIRED):
+            await self._audit_failure(cmd.ctx, user, email, "email_not_verified")
+            raise EmailNotVerifiedError()
+        if status is not UserStatus.ACTIVE:
+            await self._audit_failure(cmd.ctx, user, email, "account_disabled")
+            raise AccountDisabledError()
+        if user.mfa_enabled and cmd.password_grant:
+            raise MfaRequiredError()
+        new_hash = await self._hasher.hash(password) if self._hasher.needs_rehash(user.password_hash) else None
+
+        now = self._clock.now()
+        async with self._uow() as uow:
+            # Read again: an admin may have disabled the account while the hash was checked.
+            user = await uow.users.get(user.id)
+            if user is None or not user.is_active:
+                raise AccountDisabledError()
+            # A new hash when the hashing parameters changed: upgraded on login.
+            await uow.users.record_login(user.id, now, new_hash)
+            user.record_login(now)
+            await self._lockout.clear(uow, email)
+            tokens = await self._minter.start_session(uow, user, cmd.ctx, now)
+            await uow.audit.add(audit_record(
+                "auth.login_succeeded", cmd.ctx, now, actor_id=user.id, target_type="session",
+                target_id=tokens.session_id, company_id=user.company_id,
+                method="password_grant" if cmd.password_grant else "password"))
+            await uow.commit()
+        self._metrics.login("success")
+        return tokens
+
+    async def _password_matches(self, user: User | None, password: str) -> bool:
+        if user is None or user.password_hash is None:
+            await self._hasher.burn(password)  # same time as a wrong password: no enumeration
+            return False
+        return await self._hasher.verify(user.password_hash, password)
+
+    async def _audit_failure(self, ctx: RequestContext, user: User, email: str, reason: str) -> None:
+        self._metrics.login("failure")
+        async with self._uow() as uow:
+            await uow.audit.add(self._failure(ctx, user, email, reason))
+            await uow.commit()
+
+    def _failure(self, ctx: RequestContext, user: User | None, email: str, reason: str) -> AuditRecord:
+        details: dict[str, object] = {"reason": reason}
+        if user is None:
+            # People type passwords into email fields: keep a keyed hash, never the text.
+            details["identifier"] = self._lockout.identifier(email)
+        return audit_record(
+            "auth.login_failed", ctx, self._clock.now(), outcome="failure", actor_id=user.id if user else None,
+            target_type="user" if user else None, target_id=user.id if user else None,
+            company_id=user.company_id if user else None, **details)

@@ -1,0 +1,221 @@
+"""The composition root: the only module that picks implementations. Nothing is built at import."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Coroutine
+from datetime import timedelta
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import structlog
+from sqlalchemy import text
+
+from auth_service.application.commands.change_password import ChangePasswordHandler
+from auth_service.application.commands.create_admin import CreateAdmin, CreateAdminHandler
+from auth_service.application.commands.log_in import LogInHandler
+from auth_service.application.commands.refresh_tokens import RefreshTokensHandler
+from auth_service.application.commands.register_user import RegisterUserHandler
+from auth_service.application.commands.resend_verification import ResendVerificationHandler
+from auth_service.application.commands.reset_password import ForgotPasswordHandler, ResetPasswordHandler
+from auth_service.application.commands.revoke_sessions import SessionRevoker
+from auth_service.application.commands.update_me import UpdateMeHandler
+from auth_service.application.commands.verify_email import VerifyEmailHandler
+from auth_service.application.config import AuthConfig
+from auth_service.application.lockout import LockoutGuard
+from auth_service.application.ports import Clock, UnitOfWork
+from auth_service.application.queries.authenticate import Authenticate, Introspect
+from auth_service.application.queries.get_me import GetMe, ListMySessions
+from auth_service.application.token_pairs import TokenMinter
+from auth_service.domain.lockout import LockoutPolicy
+from auth_service.infrastructure.clock import SystemClock
+from auth_service.infrastructure.db.engine import make_engine, make_sessionmaker
+from auth_service.infrastructure.db.migrate import upgrade_to_head
+from auth_service.infrastructure.db.errors import DEPENDENCY_ERRORS, is_unavailable
+from auth_service.infrastructure.db.repositories import SqlSessionRepository
+from auth_service.infrastructure.db.unit_of_work import SqlUnitOfWork
+from auth_service.infrastructure.db.views import SqlUserViews
+from auth_service.infrastructure.identity import LocalIdentityProvider
+from auth_service.infrastructure.mail.outbox import OutboxWorker
+from auth_service.infrastructure.mail.senders import ConsoleSender, MailSender, SmtpSender
+from auth_service.infrastructure.metrics import PrometheusMetrics
+from auth_service.infrastructure.revocations import InMemoryRevocationList
+from auth_service.infrastructure.security.argon2_hasher import Argon2PasswordHasher
+from auth_service.infrastructure.security.jwt_tokens import JwtAccessTokens
+from auth_service.infrastructure.security.keys import KeyStore
+from auth_service.infrastructure.security.password_policy import BreachedList, DefaultPasswordPolicy, HibpClient
+from auth_service.infrastructure.security.random_secrets import RandomSecrets
+from auth_service.infrastructure.security.secret_box import AesGcmSecretBox
+from auth_service.infrastructure.logging import configure_logging
+from auth_service.infrastructure.settings import ConfigurationError, Settings, load_settings, production_problems
+
+log = structlog.get_logger(__name__)
+
+SUCCESSOR_SWEEP_INTERVAL = 60.0
+
+
+def auth_config(settings: Settings) -> AuthConfig:
+    def seconds(value: int) -> timedelta:
+        return timedelta(seconds=value)
+
+    return AuthConfig(
+        access_token_ttl=seconds(settings.access_token_ttl),
+        refresh_token_ttl=seconds(settings.refresh_token_ttl),
+        refresh_reuse_interval=seconds(settings.refresh_reuse_interval),
+        session_max_lifetime=seconds(settings.session_max_lifetime),
+        verification_ttl=seconds(settings.verification_ttl),
+        resend_cooldown=seconds(settings.resend_cooldown),
+        resend_max=settings.resend_max,
+        verification_max_attempts=settings.verification_max_attempts,
+        reset_token_ttl=seconds(settings.reset_token_ttl),
+        invitation_ttl=seconds(settings.invitation_ttl),
+        lockout=LockoutPolicy(threshold=settings.lockout_threshold, base=seconds(settings.lockout_base),
+                              maximum=seconds(settings.lockout_max),
+                              reset_after=seconds(settings.lockout_reset)),
+        frontend_base=settings.frontend_base,
+    )
+
+
+class Container:
+    """Everything the entry points need, built once per process (or per test app)."""
+
+    def __init__(self, settings: Settings, clock: Clock | None = None, mail_sender: MailSender | None = None) -> None:
+        self.settings = settings
+        self.clock: Clock = clock or SystemClock()
+        self.config = config = auth_config(settings)
+        self.engine = make_engine(settings.database_url)
+        self.sessionmaker = make_sessionmaker(self.engine)
+        self.box = AesGcmSecretBox(settings.effective_secret_key, settings.secret_key_fallbacks)
+        self.secrets = RandomSecrets(settings.effective_secret_key)
+        self.metrics = PrometheusMetrics()
+        self.hasher = Argon2PasswordHasher(settings.argon2_memory_kib, settings.argon2_time_cost,
+                                           settings.argon2_parallelism, settings.argon2_max_concurrent,
+                                           settings.argon2_max_queue)
+        self.hibp = HibpClient(settings.hibp_api_url, settings.hibp_timeout) if settings.hibp_enabled else None
+        self.policy = DefaultPasswordPolicy(BreachedList(), self.hibp)
+        self.key_store = KeyStore(self.box, settings.access_token_ttl)
+        self.access_tokens = JwtAccessTokens(self.key_store, settings.issuer, settings.jwt_audience)
+        self.revocations = InMemoryRevocationList(self.clock, config.access_token_ttl + timedelta(seconds=60))
+        self.identity = LocalIdentityProvider()
+        sender = mail_sender or (ConsoleSender() if settings.mail_backend == "console" else SmtpSender(
+            settings.smtp_host, settings.smtp_port, settings.smtp_username, settings.smtp_password,
+            settings.smtp_starttls, settings.mail_from, settings.smtp_timeout))
+        self.outbox_worker = OutboxWorker(self.sessionmaker, self.box, self.clock, sender,
+                                          settings.outbox_poll_interval, settings.outbox_max_attempts)
+        self.uow: Callable[[], UnitOfWork] = partial(SqlUnitOfWork, self.sessionmaker, self.box, self.clock,
+                                                     self.outbox_worker.wake)
+
+        uow, clock = self.uow, self.clock
+        lockout = LockoutGuard(uow, self.secrets, clock, config.lockout)
+        minter = TokenMinter(self.access_tokens, self.secrets, config, self.metrics)
+        self.register_user = RegisterUserHandler(uow, self.hasher, self.policy, self.secrets, clock, config)
+        self.verify_email = VerifyEmailHandler(uow, self.secrets, clock, config, self.identity)
+        self.resend_verification = ResendVerificationHandler(uow, self.secrets, clock, config)
+        self.log_in = LogInHandler(uow, self.hasher, lockout, minter, clock, self.metrics)
+        self.refresh_tokens = RefreshTokensHandler(uow, minter, self.box, self.revocations, clock, config,
+                                                   self.metrics)
+        self.sessions = SessionRevoker(uow, minter, self.access_tokens, self.revocations, clock)
+        self.forgot_password = ForgotPasswordHandler(uow, self.secrets, clock, config)
+        self.reset_password = ResetPasswordHandler(uow, self.hasher, self.policy, self.secrets, lockout,
+                                                   self.revocations, clock)
+        self.change_password = ChangePasswordHandler(uow, self.hasher, self.policy, lockout, self.revocations, clock)
+        self.update_me = UpdateMeHandler(uow, clock)
+        self.create_admin = CreateAdminHandler(uow, self.hasher, self.policy, clock)
+        self.authenticate = Authenticate(self.access_tokens, self.revocations, clock)
+        self.introspect = Introspect(self.authenticate)
+        self.get_me = GetMe(SqlUserViews(self.engine), clock)
+        self.list_my_sessions = ListMySessions(uow, clock)
+        self.is_unavailable = is_unavailable
+        self.dependency_errors = DEPENDENCY_ERRORS
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # -- lifecycle --------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Load keys (creating the first under a lock) and revocations, then start the workers."""
+        settings = self.settings
+        pem = Path(settings.jwt_signing_key_file).read_bytes() if settings.jwt_signing_key_file else None
+        await self.key_store.ensure_key(self.uow, self.clock, settings.jwt_algorithm, self.box, pem)
+        await self.revocations.sync(self.uow)
+        if settings.bootstrap_admin_email and settings.bootstrap_admin_password:
+            created = await self.create_admin(CreateAdmin(settings.bootstrap_admin_email,
+                                                          settings.bootstrap_admin_password, only_if_no_admin=True))
+            if created:
+                log.info("bootstrap_admin_created", user_id=created)
+        self._spawn(self.outbox_worker.run())
+        self._spawn(self.key_store.run_reloader(self.uow, self.clock, settings.key_reload_interval))
+        self._spawn(self.revocations.run_poller(self.uow, settings.revocation_poll_interval))
+        self._spawn(self._sweep_successors())
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        self._tasks.append(asyncio.create_task(coroutine))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        if self.hibp is not None:
+            await self.hibp.aclose()
+        self.hasher.close()
+        await self.engine.dispose()
+
+    async def _sweep_successors(self) -> None:
+        """Erase encrypted refresh successors once their reuse interval is over (SPEC §3)."""
+        while True:
+            await asyncio.sleep(SUCCESSOR_SWEEP_INTERVAL)
+            try:
+                async with self.uow() as uow:
+                    await uow.refresh_tokens.erase_successors(self.clock.now() - self.config.refresh_reuse_interval)
+                    await uow.commit()
+            except Exception as exc:
+                log.warning("successor_sweep_failed", error=type(exc).__name__)
+
+    # -- operations -------------------------------------------------------------------------------
+    async def rotate_keys(self, *, now: bool) -> str:
+        await self.key_store.load(self.uow, self.clock)
+        return await self.key_store.rotate(self.uow, self.clock, self.settings.jwt_algorithm, self.box,
+                                           self.settings.key_prepublish, now_flag=now)
+
+    async def revoke_key(self, kid: str) -> bool:
+        return await self.key_store.revoke(self.uow, self.clock, kid)
+
+    def jwks(self) -> dict[str, Any]:
+        return self.key_store.ring.jwks()
+
+    async def readiness(self) -> dict[str, str]:
+        checks = {"database": "ok", "cache": "ok"}
+        try:
+            async with asyncio.timeout(2):
+                async with self.engine.connect() as connection:
+                    await connection.execute(text("SELECT 1"))
+        except Exception:
+            checks["database"] = "unavailable"
+        return checks
+
+    async def refresh_gauges(self) -> None:
+        with contextlib.suppress(Exception):
+            async with self.sessionmaker() as session:
+                self.metrics.set_active_sessions(await SqlSessionRepository(session).count_live(self.clock.now()))
+
+    @property
+    def http_metrics(self) -> PrometheusMetrics:
+        return self.metrics
+
+
+def build_container(settings: Settings, **overrides: Any) -> Container:
+    return Container(settings, **overrides)
+
+
+def build_from_environment() -> Container:
+    """Settings from the environment and config files; logging configured once per process."""
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    return Container(settings)
+
+
+__all__ = ["ConfigurationError", "Container", "Settings", "build_container", "build_from_environment",
+           "configure_logging", "load_settings", "production_problems", "upgrade_to_head"]

@@ -1,0 +1,296 @@
+"""SQLAlchemy adapters of the persistence ports. Repositories never commit: the unit of work does.
+Races are settled by conditional UPDATEs and upserts, which behave alike on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from auth_service.application.ports import (
+    OneTimeToken,
+    Registration,
+    ResendThrottle,
+    SessionView,
+    StoredSigningKey,
+)
+from auth_service.domain.audit import AuditRecord
+from auth_service.domain.lockout import FailureCounter
+from auth_service.domain.sessions import RefreshToken, Session
+from auth_service.domain.users import User
+from auth_service.infrastructure.db.tables import (
+    AuditLogRow,
+    FailureCounterRow,
+    LockRow,
+    OneTimeTokenRow,
+    RefreshTokenRow,
+    RegistrationRow,
+    ResendThrottleRow,
+    SessionRow,
+    SigningKeyRow,
+    UserRow,
+)
+
+
+def _rowcount(result: Any) -> int:
+    assert isinstance(result, CursorResult)
+    return int(result.rowcount)
+
+
+async def _upsert(session: AsyncSession, row_type: type[Any], key: str, values: dict[str, Any]) -> None:
+    dialect = session.get_bind().dialect.name
+    insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert_fn(row_type).values(**values)
+    await session.execute(stmt.on_conflict_do_update(index_elements=[key], set_=values))
+
+
+async def _get_counter_row(session: AsyncSession, row_type: type[Any], key: str, for_update: bool) -> Any:
+    """Read a per-email counter; `for_update` makes concurrent failures queue instead of losing
+    increments (PostgreSQL: create the row if missing, then lock it; SQLite: BEGIN IMMEDIATE)."""
+    if for_update and session.get_bind().dialect.name == "postgresql":
+        await session.execute(postgresql.insert(row_type).values(key=key).on_conflict_do_nothing())
+        stmt = select(row_type).where(row_type.key == key).with_for_update()
+        return await session.scalar(stmt.execution_options(populate_existing=True))
+    return await session.get(row_type, key, populate_existing=True)
+
+
+class SqlUserRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def get(self, user_id: str) -> User | None:
+        row = await self._session.get(UserRow, user_id)
+        return row.to_entity() if row else None
+
+    async def get_by_email(self, email: str) -> User | None:
+        row = await self._session.scalar(select(UserRow).where(UserRow.email == email))
+        return row.to_entity() if row else None
+
+    async def username_taken(self, username: str, *, except_user_id: str | None = None) -> bool:
+        stmt = select(UserRow.id).where(UserRow.username == username)
+        if except_user_id is not None:
+            stmt = stmt.where(UserRow.id != except_user_id)
+        return await self._session.scalar(stmt.limit(1)) is not None
+
+    async def any_admin(self) -> bool:
+        stmt = select(UserRow.id).where(UserRow.role == "admin", UserRow.status == "active").limit(1)
+        return await self._session.scalar(stmt) is not None
+
+    async def add(self, user: User) -> None:
+        self._session.add(UserRow.from_entity(user))
+        await self._session.flush()  # in call order: rows have no ORM relationships to sort by
+
+    async def save(self, user: User) -> None:
+        await self._session.merge(UserRow.from_entity(user))
+
+    async def record_login(self, user_id: str, now: datetime, password_hash: str | None) -> None:
+        values: dict[str, Any] = {"last_login_at": now}
+        if password_hash is not None:
+            values["password_hash"] = password_hash
+        await self._session.execute(update(UserRow).where(UserRow.id == user_id).values(**values))
+
+    async def set_password(self, user_id: str, password_hash: str, now: datetime) -> None:
+        await self._session.execute(update(UserRow).where(UserRow.id == user_id)
+                                    .values(password_hash=password_hash, updated_at=now))
+
+
+class SqlRegistrationRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, registration: Registration) -> None:
+        self._session.add(RegistrationRow.from_entity(registration))
+        await self._session.flush()  # in call order: rows have no ORM relationships to sort by
+
+    async def save(self, registration: Registration) -> None:
+        await self._session.merge(RegistrationRow.from_entity(registration))
+
+    async def get_by_token_hash(self, token_hash: str) -> Registration | None:
+        row = await self._session.scalar(select(RegistrationRow).where(RegistrationRow.token_hash == token_hash))
+        return row.to_entity() if row else None
+
+    async def latest_for_user(self, user_id: str) -> Registration | None:
+        stmt = (select(RegistrationRow).where(RegistrationRow.user_id == user_id)
+                .order_by(RegistrationRow.created_at.desc()).limit(1))
+        row = await self._session.scalar(stmt)
+        return row.to_entity() if row else None
+
+
+class SqlSessionRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, session: Session) -> None:
+        self._session.add(SessionRow.from_entity(session))
+        await self._session.flush()  # in call order: rows have no ORM relationships to sort by
+
+    async def get(self, session_id: str) -> Session | None:
+        row = await self._session.get(SessionRow, session_id)
+        return row.to_entity() if row else None
+
+    async def touch(self, session_id: str, now: datetime) -> None:
+        await self._session.execute(update(SessionRow).where(SessionRow.id == session_id).values(last_used_at=now))
+
+    async def list_live(self, user_id: str, now: datetime) -> list[SessionView]:
+        stmt = (select(SessionRow.id, SessionRow.created_at, SessionRow.last_used_at, SessionRow.expires_at,
+                       SessionRow.ip, SessionRow.user_agent)
+                .where(SessionRow.user_id == user_id, SessionRow.revoked_at.is_(None),
+                       SessionRow.expires_at > now)
+                .order_by(SessionRow.created_at.desc()))
+        return [SessionView(*row) for row in await self._session.execute(stmt)]
+
+    async def revoke(self, session_id: str, now: datetime, reason: str) -> bool:
+        stmt = (update(SessionRow).where(SessionRow.id == session_id, SessionRow.revoked_at.is_(None))
+                .values(revoked_at=now, revoke_reason=reason))
+        return _rowcount(await self._session.execute(stmt)) == 1
+
+    async def revoke_all(self, user_id: str, now: datetime, reason: str,
+                         except_session_id: str | None = None) -> list[str]:
+        condition = [SessionRow.user_id == user_id, SessionRow.revoked_at.is_(None), SessionRow.expires_at > now]
+        if except_session_id is not None:
+            condition.append(SessionRow.id != except_session_id)
+        ids = list(await self._session.scalars(select(SessionRow.id).where(*condition)))
+        if ids:
+            await self._session.execute(update(SessionRow).where(SessionRow.id.in_(ids), SessionRow.revoked_at.is_(None))
+                                        .values(revoked_at=now, revoke_reason=reason))
+        return ids
+
+    async def revoked_since(self, since: datetime) -> list[tuple[str, datetime]]:
+        stmt = select(SessionRow.id, SessionRow.revoked_at).where(SessionRow.revoked_at > since)
+        return [(sid, at) for sid, at in await self._session.execute(stmt) if at is not None]
+
+    async def count_live(self, now: datetime) -> int:
+        stmt = select(func.count()).select_from(SessionRow).where(SessionRow.revoked_at.is_(None),
+                                                                  SessionRow.expires_at > now)
+        return int(await self._session.scalar(stmt) or 0)
+
+
+class SqlRefreshTokenRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, token: RefreshToken) -> None:
+        self._session.add(RefreshTokenRow.from_entity(token))
+        await self._session.flush()  # in call order: rows have no ORM relationships to sort by
+
+    async def get(self, token_hash: str) -> RefreshToken | None:
+        # populate_existing: after losing a rotation race the row must be read again, not from cache.
+        row = await self._session.get(RefreshTokenRow, token_hash, populate_existing=True)
+        return row.to_entity() if row else None
+
+    async def rotate(self, token_hash: str, now: datetime, successor_hash: str, successor_enc: str) -> bool:
+        # The conditional UPDATE is the lock: on PostgreSQL a concurrent one waits for this
+        # transaction and then matches no row; on SQLite writers are serialised by BEGIN IMMEDIATE.
+        stmt = (update(RefreshTokenRow)
+                .where(RefreshTokenRow.token_hash == token_hash, RefreshTokenRow.rotated_at.is_(None))
+                .values(rotated_at=now, successor_hash=successor_hash, successor_enc=successor_enc))
+        return _rowcount(await self._session.execute(stmt)) == 1
+
+    async def erase_successors(self, rotated_before: datetime) -> None:
+        await self._session.execute(update(RefreshTokenRow)
+                                    .where(RefreshTokenRow.rotated_at < rotated_before,
+                                           RefreshTokenRow.successor_enc.is_not(None))
+                                    .values(successor_enc=None))
+
+
+class SqlFailureCounterRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def get(self, key: str, *, for_update: bool = False) -> FailureCounter:
+        row = await _get_counter_row(self._session, FailureCounterRow, key, for_update)
+        return row.to_entity() if row else FailureCounter(key=key)
+
+    async def save(self, counter: FailureCounter) -> None:
+        await _upsert(self._session, FailureCounterRow, "key", {
+            "key": counter.key, "failures": counter.failures, "level": counter.level,
+            "locked_until": counter.locked_until, "last_failure_at": counter.last_failure_at})
+
+    async def clear(self, key: str) -> None:
+        await self._session.execute(delete(FailureCounterRow).where(FailureCounterRow.key == key))
+
+
+class SqlResendThrottleRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def get(self, key: str, *, for_update: bool = False) -> ResendThrottle:
+        row = await _get_counter_row(self._session, ResendThrottleRow, key, for_update)
+        return row.to_entity() if row else ResendThrottle(key=key)
+
+    async def save(self, throttle: ResendThrottle) -> None:
+        await _upsert(self._session, ResendThrottleRow, "key", {
+            "key": throttle.key, "last_sent_at": throttle.last_sent_at, "count": throttle.count,
+            "window_ends_at": throttle.window_ends_at})
+
+
+class SqlOneTimeTokenRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, token: OneTimeToken) -> None:
+        self._session.add(OneTimeTokenRow(token_hash=token.token_hash, purpose=token.purpose,
+                                          user_id=token.user_id, created_at=token.created_at,
+                                          expires_at=token.expires_at, used_at=token.used_at))
+        await self._session.flush()  # in call order: rows have no ORM relationships to sort by
+
+    async def get(self, token_hash: str) -> OneTimeToken | None:
+        row = await self._session.get(OneTimeTokenRow, token_hash)
+        return row.to_entity() if row else None
+
+    async def void_for_user(self, user_id: str, purpose: str, now: datetime) -> None:
+        await self._session.execute(update(OneTimeTokenRow)
+                                    .where(OneTimeTokenRow.user_id == user_id, OneTimeTokenRow.purpose == purpose,
+                                           OneTimeTokenRow.used_at.is_(None))
+                                    .values(used_at=now))
+
+    async def consume(self, token_hash: str, purposes: Sequence[str], now: datetime) -> OneTimeToken | None:
+        stmt = (update(OneTimeTokenRow)
+                .where(OneTimeTokenRow.token_hash == token_hash, OneTimeTokenRow.purpose.in_(purposes),
+                       OneTimeTokenRow.used_at.is_(None), OneTimeTokenRow.expires_at > now)
+                .values(used_at=now))
+        if _rowcount(await self._session.execute(stmt)) != 1:
+            return None
+        row = await self._session.get(OneTimeTokenRow, token_hash, populate_existing=True)
+        return row.to_entity() if row else None
+
+
+class SqlAuditRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, record: AuditRecord) -> None:
+        await self._session.execute(insert(AuditLogRow).values(
+            id=record.id, occurred_at=record.occurred_at, action=record.action, outcome=record.outcome,
+            actor_id=record.actor_id, target_type=record.target_type, target_id=record.target_id,
+            company_id=record.company_id, ip=record.ip, user_agent=(record.user_agent or "")[:512] or None,
+            trace_id=record.trace_id, details=record.details))
+
+
+class SqlSigningKeyRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def lock(self) -> None:
+        # A row lock on PostgreSQL; on SQLite the transaction already holds the write lock.
+        await self._session.execute(select(LockRow.name).where(LockRow.name == "signing_keys").with_for_update())
+
+    async def list_all(self) -> list[StoredSigningKey]:
+        rows = await self._session.scalars(select(SigningKeyRow).order_by(SigningKeyRow.created_at))
+        return [row.to_entity() for row in rows]
+
+    async def add(self, key: StoredSigningKey) -> None:
+        self._session.add(SigningKeyRow(kid=key.kid, alg=key.alg, private_key_enc=key.private_key_enc,
+                                        public_jwk=key.public_jwk, created_at=key.created_at,
+                                        activates_at=key.activates_at, revoked_at=key.revoked_at))
+        await self._session.flush()  # in call order: rows have no ORM relationships to sort by
+
+    async def revoke(self, kid: str, now: datetime) -> bool:
+        stmt = (update(SigningKeyRow).where(SigningKeyRow.kid == kid, SigningKeyRow.revoked_at.is_(None))
+                .values(revoked_at=now))
+        return _rowcount(await self._session.execute(stmt)) == 1

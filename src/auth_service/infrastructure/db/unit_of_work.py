@@ -1,0 +1,80 @@
+"""The SQL unit of work: one transaction, rolled back unless committed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Self
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from auth_service.application.errors import ServiceUnavailableError
+from auth_service.application.ports import Clock, SecretBox
+from auth_service.domain.errors import ConflictError, DomainError, EmailTakenError, UsernameTakenError
+from auth_service.infrastructure.db.errors import is_unavailable
+from auth_service.infrastructure.db.repositories import (
+    SqlAuditRepository,
+    SqlFailureCounterRepository,
+    SqlOneTimeTokenRepository,
+    SqlRefreshTokenRepository,
+    SqlRegistrationRepository,
+    SqlResendThrottleRepository,
+    SqlSessionRepository,
+    SqlSigningKeyRepository,
+    SqlUserRepository,
+)
+from auth_service.infrastructure.mail.outbox import SqlOutbox
+
+# SQLite names columns ("UNIQUE constraint failed: users.email"), PostgreSQL names the
+# constraint ("uq_users_email"): map both (PITFALLS: constraint names).
+_CONSTRAINTS: tuple[tuple[tuple[str, ...], type[DomainError], str], ...] = (
+    (("uq_users_email", "users.email"), EmailTakenError, "This e-mail address is already registered."),
+    (("uq_users_username", "users.username"), UsernameTakenError, "This username is already taken."),
+)
+
+
+def error_for_constraint(exc: IntegrityError) -> DomainError:
+    text = str(exc.orig)
+    for needles, error_type, message in _CONSTRAINTS:
+        if any(needle in text for needle in needles):
+            return error_type(message)
+    return ConflictError("The change conflicts with the current state; try again.")
+
+
+class SqlUnitOfWork:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], box: SecretBox, clock: Clock,
+                 on_mail_committed: Callable[[], None] | None = None) -> None:
+        self._sessions, self._box, self._clock = sessions, box, clock
+        self._on_mail_committed = on_mail_committed
+
+    async def __aenter__(self) -> Self:
+        self._session = session = self._sessions()
+        self.users = SqlUserRepository(session)
+        self.registrations = SqlRegistrationRepository(session)
+        self.sessions = SqlSessionRepository(session)
+        self.refresh_tokens = SqlRefreshTokenRepository(session)
+        self.failure_counters = SqlFailureCounterRepository(session)
+        self.resend_throttles = SqlResendThrottleRepository(session)
+        self.one_time_tokens = SqlOneTimeTokenRepository(session)
+        self.audit = SqlAuditRepository(session)
+        self.outbox = SqlOutbox(session, self._box, self._clock)
+        self.keys = SqlSigningKeyRepository(session)
+        return self
+
+    async def __aexit__(self, exc_type: object, exc: object, tb: object) -> None:
+        try:
+            await self._session.rollback()  # harmless after a successful commit
+            await self._session.close()
+        except Exception:  # noqa: S110 - the connection is gone; the original error matters more
+            pass
+        if isinstance(exc, BaseException) and is_unavailable(exc):
+            raise ServiceUnavailableError() from exc
+
+    async def commit(self) -> None:
+        try:
+            await self._session.commit()
+        except IntegrityError as exc:
+            # Two sign-ups can both pass the existence check; the unique index settles it.
+            raise error_for_constraint(exc) from exc
+        if self.outbox.queued and self._on_mail_committed is not None:
+            self._on_mail_committed()  # deliver now rather than at the next poll

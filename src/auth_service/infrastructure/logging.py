@@ -1,0 +1,128 @@
+"""Structured logging: one JSON object a line (SPEC §8), for structlog and stdlib loggers alike."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import structlog
+from structlog.types import EventDict, Processor, WrappedLogger
+
+REDACTED = "[redacted]"
+_SENSITIVE_PARTS = ("password", "token", "secret", "code", "authorization", "cookie", "hash")
+# Keys that contain a sensitive word but never hold a secret.
+SAFE_KEYS = frozenset({"status", "status_code", "http_status_code", "error_code", "trace_id", "token_type"})
+# JWTs and bearer credentials inside free text (exception messages, foreign log lines).
+_SECRET_IN_TEXT = re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]*|(?i:bearer|basic)\s+[\w.~+/=-]{16,}")
+_FIRST_KEYS = ("timestamp", "level", "event")
+# httpx logs every request URL at INFO: a HIBP range URL holds part of a password's hash, and
+# other URLs may hold tokens. uvicorn.access prints query strings; the middleware logs instead.
+_QUIET_LOGGERS = {
+    "uvicorn.access": logging.WARNING,
+    "httpx": logging.WARNING,
+    "httpcore": logging.WARNING,
+    "sqlalchemy": logging.WARNING,
+}
+_MAX_DEPTH = 5
+
+
+def configure_logging(level: str, fmt: Literal["json", "console"]) -> None:
+    """Send structlog and stdlib logging to stdout through the same processors; safe to call again."""
+    numeric_level = logging.getLevelNamesMapping().get(level.upper())
+    if numeric_level is None:
+        raise ValueError(f"LOG_LEVEL: unknown level {level!r}")
+    shared: list[Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
+    ]
+    structlog.configure(
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *shared,
+            structlog.stdlib.PositionalArgumentsFormatter(),
+            structlog.processors.StackInfoRenderer(),
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        # Not cached, so that calling this again (or structlog.testing.capture_logs) takes effect.
+        cache_logger_on_first_use=False,
+    )
+    renderer: list[Processor]
+    if fmt == "json":
+        renderer = [structlog.processors.format_exc_info, redact_secrets, _key_order,
+                    structlog.processors.JSONRenderer()]
+    else:
+        renderer = [redact_secrets, structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty())]
+    handler = _StructlogHandler()
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=shared,
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *renderer],
+        )
+    )
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if isinstance(h, _StructlogHandler)]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(numeric_level)
+    # uvicorn installs its own handlers unless run with log_config=None; ours must be the only ones.
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        uvicorn_logger = logging.getLogger(name)
+        uvicorn_logger.handlers.clear()
+        uvicorn_logger.propagate = True
+    for name, quiet_level in _QUIET_LOGGERS.items():
+        logging.getLogger(name).setLevel(max(quiet_level, numeric_level))
+    logging.captureWarnings(True)
+
+
+def redact_secrets(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
+    """Replace the value of every sensitive-looking key, at any depth, with "[redacted]".
+
+    Defence in depth: no password, token, secret or code is ever meant to be logged.
+    """
+    return {key: _redact(key, value, 0) for key, value in event_dict.items()}
+
+
+def is_sensitive_key(key: str) -> bool:
+    lowered = key.lower()
+    return lowered not in SAFE_KEYS and any(part in lowered for part in _SENSITIVE_PARTS)
+
+
+def _redact(key: object, value: Any, depth: int) -> Any:
+    if isinstance(key, str) and is_sensitive_key(key):
+        return REDACTED
+    if key == "exc_info" or depth >= _MAX_DEPTH:  # exc_info is rendered later, into "exception"
+        return value
+    if isinstance(value, str):
+        return _SECRET_IN_TEXT.sub(REDACTED, value)
+    if isinstance(value, Mapping):
+        return {k: _redact(k, v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact(None, item, depth + 1) for item in value]
+    if type(value) is tuple:
+        return tuple(_redact(None, item, depth + 1) for item in value)
+    return value
+
+
+def _key_order(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
+    ordered = {key: event_dict.pop(key) for key in _FIRST_KEYS if key in event_dict}
+    ordered.update(event_dict)
+    return ordered
+
+
+class _StructlogHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to sys.stdout as it is when a line is logged; a second configure replaces it."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stdout)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        # pytest's capture and contextlib.redirect_stdout swap sys.stdout after start-up.
+        self.stream = sys.stdout
+        super().emit(record)

@@ -1,0 +1,56 @@
+"""Revoked sessions of the last access-token lifetime, kept in memory so the bearer check needs no
+I/O. Revocations are written to the database by the use cases; this list learns of them at once
+in its own process and by polling the database in every other instance (Redis pub/sub makes that
+faster later without changing the port)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+
+import structlog
+
+from auth_service.application.ports import Clock, UnitOfWork
+
+log = structlog.get_logger(__name__)
+
+
+class InMemoryRevocationList:
+    def __init__(self, clock: Clock, horizon: timedelta) -> None:
+        self._clock, self._horizon = clock, horizon
+        self._revoked: dict[str, datetime] = {}
+        self._synced_until: datetime | None = None
+
+    def is_revoked(self, session_id: str) -> bool:
+        return session_id in self._revoked
+
+    async def publish(self, session_ids: Sequence[str], revoked_at: datetime) -> None:
+        for session_id in session_ids:
+            self._revoked[session_id] = revoked_at
+
+    def __len__(self) -> int:
+        return len(self._revoked)
+
+    async def sync(self, uow: Callable[[], UnitOfWork]) -> None:
+        """Load the revocations since the last sync (at start: of the last access-token lifetime)
+        and forget those old enough that their access tokens have expired anyway."""
+        now = self._clock.now()
+        since = self._synced_until or now - self._horizon
+        # Overlap a little: a transaction that committed late may carry an earlier revoked_at.
+        async with uow() as unit:
+            rows = await unit.sessions.revoked_since(since - timedelta(seconds=5))
+        for session_id, revoked_at in rows:
+            self._revoked[session_id] = revoked_at
+        self._synced_until = now
+        cutoff = now - self._horizon
+        for session_id in [sid for sid, at in self._revoked.items() if at < cutoff]:
+            del self._revoked[session_id]
+
+    async def run_poller(self, uow: Callable[[], UnitOfWork], interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.sync(uow)
+            except Exception as exc:  # keep enforcing what we know; never crash the instance
+                log.warning("revocation_sync_failed", error=type(exc).__name__)

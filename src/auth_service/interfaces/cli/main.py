@@ -1,0 +1,154 @@
+"""The `auth-service` command line (SPEC §8)."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+
+from auth_service.bootstrap import ConfigurationError, Container, Settings, configure_logging, load_settings
+
+app = typer.Typer(help="auth-service: authentication and authorization microservice.", no_args_is_help=True,
+                  add_completion=False, pretty_exceptions_enable=False)
+keys_app = typer.Typer(help="Signing keys.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+T = TypeVar("T")
+
+
+def _settings() -> Settings:
+    try:
+        settings = load_settings()
+    except ConfigurationError as exc:
+        typer.echo(f"auth-service: configuration error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    configure_logging(settings.log_level, settings.log_format)
+    return settings
+
+
+def _with_container(settings: Settings, action: Callable[[Container], Awaitable[T]]) -> T:
+    async def run() -> T:
+        container = Container(settings)
+        try:
+            return await action(container)
+        finally:
+            await container.stop()
+
+    return asyncio.run(run())
+
+
+def _migrate(settings: Settings) -> None:
+    from auth_service.bootstrap import upgrade_to_head
+
+    upgrade_to_head(settings.database_url)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (SERVER_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (SERVER_PORT).")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes; more than 1 needs REDIS_URL.")] = 1,
+) -> None:
+    """Serve the HTTP API."""
+    import uvicorn
+
+    settings = _settings()
+    if workers > 1 and not settings.redis_url:
+        typer.echo("auth-service: configuration error: REDIS_URL: required with --workers > 1 "
+                   "(rate limits and revocations must be shared)", err=True)
+        raise typer.Exit(2)
+    if settings.is_sqlite:
+        _migrate(settings)  # the embedded database needs no separate set-up step
+    uvicorn.run(
+        "auth_service.interfaces.http.asgi:app_factory",
+        factory=True,
+        host=host or settings.server_host,
+        port=port or settings.server_port,
+        workers=workers,
+        proxy_headers=False,  # the app resolves the client IP from TRUSTED_PROXIES itself
+        server_header=False,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=30,
+    )
+
+
+@app.command()
+def migrate() -> None:
+    """Apply database migrations (creates the database schema)."""
+    settings = _settings()
+    _migrate(settings)
+    typer.echo("migrations applied")
+
+
+@app.command("create-admin")
+def create_admin(
+    email: Annotated[str, typer.Option(help="The administrator's e-mail address.")],
+    password: Annotated[str | None, typer.Option(help="The password (prefer --password-file or the prompt).")] = None,
+    password_file: Annotated[Path | None, typer.Option(help="Read the password from this file.")] = None,
+) -> None:
+    """Create an active administrator."""
+    from auth_service.application.commands.create_admin import CreateAdmin
+    from auth_service.domain.errors import DomainError
+
+    settings = _settings()
+    if password_file is not None:
+        password = password_file.read_text(encoding="utf-8").rstrip("\r\n")
+    elif password is None:
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Repeat password: ") != password:
+            typer.echo("auth-service: the passwords differ", err=True)
+            raise typer.Exit(1)
+    secret = password
+
+    async def action(container: Container) -> str | None:
+        return await container.create_admin(CreateAdmin(email=email, password=secret))
+
+    try:
+        user_id = _with_container(settings, action)
+    except DomainError as exc:
+        reasons = exc.details.get("reasons") if exc.details else None
+        typer.echo(f"auth-service: {exc.code}: {exc.message}" + (f" {reasons}" if reasons else ""), err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"created admin {user_id}")
+
+
+@app.command("rotate-keys")
+def rotate_keys(
+    now: Annotated[bool, typer.Option("--now", help="Sign with the new key at once (emergency).")] = False,
+) -> None:
+    """Publish a new signing key; it signs after KEY_PREPUBLISH seconds (at once with --now)."""
+    settings = _settings()
+
+    async def action(container: Container) -> str:
+        return await container.rotate_keys(now=now)
+
+    kid = _with_container(settings, action)
+    when = "now" if now else f"in {settings.key_prepublish} s"
+    typer.echo(f"new signing key {kid} published; it signs {when}")
+
+
+@keys_app.command("revoke")
+def revoke_key(kid: str) -> None:
+    """Pull a compromised key: tokens it signed stop validating."""
+    settings = _settings()
+
+    async def action(container: Container) -> bool:
+        return await container.revoke_key(kid)
+
+    if not _with_container(settings, action):
+        typer.echo(f"auth-service: no active key {kid}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"key {kid} revoked")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:  # pragma: no cover
+        sys.exit(130)

@@ -1,0 +1,62 @@
+"""The FastAPI application: routers, error envelope, middleware and lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from auth_service import __version__
+from auth_service.bootstrap import Container
+from auth_service.interfaces.http.client_ip import ClientIpResolver
+from auth_service.interfaces.http.errors import install_error_handlers
+from auth_service.interfaces.http.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from auth_service.interfaces.http.routes import auth, me, ops, wellknown
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(container: Container) -> FastAPI:
+    settings = container.settings
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await container.start()
+        try:
+            yield
+        finally:
+            await container.stop()
+
+    docs = settings.show_docs
+    app = FastAPI(
+        title="auth-service",
+        version=__version__,
+        description="Authentication and authorization: accounts, tokens, roles, audit.",
+        openapi_url="/api-docs/openapi.json" if docs else None,
+        docs_url="/swagger-ui/" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        swagger_ui_oauth2_redirect_url=None,
+        lifespan=lifespan,
+    )
+    app.state.container = container
+    install_error_handlers(app, container.dependency_errors, container.is_unavailable)
+
+    api = APIRouter(prefix=API_PREFIX)
+    api.include_router(auth.router)
+    api.include_router(me.router)
+    app.include_router(api)
+    app.include_router(wellknown.router)
+    app.include_router(ops.router)
+
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=False,
+                           allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+                           allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+                           expose_headers=["X-Request-ID", "Retry-After"])
+    # Added last = outermost: the context (trace id, client IP) exists before the size check runs.
+    app.add_middleware(BodySizeLimitMiddleware)
+    app.add_middleware(RequestContextMiddleware, ip_resolver=ClientIpResolver(settings.trusted_proxies),
+                       metrics=container.http_metrics)
+    return app

@@ -1,0 +1,229 @@
+"""Pure ASGI middleware: trace id, client IP, security headers, access log, metrics, body limit.
+
+Pure ASGI rather than BaseHTTPMiddleware, which buffers streamed responses and runs the app
+in another task (losing context variables bound there).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from auth_service.interfaces.http.client_ip import ClientIpResolver
+from auth_service.interfaces.http.metrics import HttpMetrics
+
+MAX_BODY_BYTES = 1_048_576
+UNMATCHED_ROUTE = "unmatched"
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
+_API_PREFIX = "/api/v1"
+_CLIENT_CLOSED_REQUEST = 499  # nginx's convention: the client went away before any response
+
+ErrorHandler = Callable[[Request, Exception], Awaitable[Response]]
+
+
+class PayloadTooLarge(HTTPException):
+    """The request body grew past the limit while the app was reading it (413 `payload_too_large`).
+
+    An HTTPException so that FastAPI's body parsing lets it through instead of turning it
+    into a 400; map it to the error envelope by class.
+    """
+
+    code = "payload_too_large"
+    message = "The request body is too large."
+
+    def __init__(self) -> None:
+        super().__init__(status_code=413, detail=self.message)
+
+
+class RequestContextMiddleware:
+    """Gives every HTTP request a trace id and a client IP, and every response its common headers.
+
+    Puts `trace_id` and `client_ip` in `request.state` and in the structlog context, answers
+    with `X-Request-ID`, `X-Content-Type-Options: nosniff` (and `Cache-Control: no-store`
+    under /api/v1), writes one `http_request` log line and records the request's metrics.
+    An exception escaping the app before it answered is answered here, by `error_handler`
+    (which then logs it) or else as a logged 500 `internal_error` envelope, so that even that
+    response carries the headers above: Starlette's own handler for `Exception` runs
+    outside every middleware.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        ip_resolver: ClientIpResolver,
+        metrics: HttpMetrics | None = None,
+        error_handler: ErrorHandler | None = None,
+    ) -> None:
+        self.app = app
+        self._ip_resolver = ip_resolver
+        self._metrics = metrics
+        self._error_handler = error_handler
+        self._log = structlog.stdlib.get_logger("auth_service.http")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started_at = time.perf_counter()
+        headers = Headers(scope=scope)
+        trace_id = _trace_id(headers.get("x-request-id"))
+        client = scope.get("client")
+        forwarded = ", ".join(headers.getlist("x-forwarded-for")) or None
+        client_ip = self._ip_resolver.resolve(client[0] if client else None, forwarded)
+        state = scope.setdefault("state", {})
+        state["trace_id"], state["client_ip"] = trace_id, client_ip
+        method, path = scope["method"], scope["path"]  # never the query string: it may hold a token
+        root_path = scope.get("root_path", "")
+        no_store = path == _API_PREFIX or path.startswith(_API_PREFIX + "/")
+        status: int | None = None
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                response_headers = MutableHeaders(scope=message)
+                response_headers["X-Request-ID"] = trace_id
+                response_headers["X-Content-Type-Options"] = "nosniff"
+                if no_store:
+                    response_headers["Cache-Control"] = "no-store"
+            await send(message)
+
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(trace_id=trace_id, ip=client_ip, method=method, path=path)
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception as exc:
+            if status is not None:
+                self._log.exception("unhandled_error")
+                raise  # mid-response: only dropping the connection tells the client it failed
+            await self._answer_error(exc, scope, receive, send_with_headers, trace_id)
+        finally:
+            final_status = status if status is not None else _CLIENT_CLOSED_REQUEST
+            duration = time.perf_counter() - started_at
+            self._log.log(
+                logging.ERROR if final_status >= 500 else logging.INFO,
+                "http_request",
+                method=method,
+                path=path,
+                status=final_status,
+                duration_ms=round(duration * 1000, 2),
+                ip=client_ip,
+                trace_id=trace_id,
+            )
+            if self._metrics is not None:
+                self._metrics.observe(method, _route_label(scope, root_path), final_status, duration)
+            structlog.contextvars.clear_contextvars()
+
+    async def _answer_error(self, exc: Exception, scope: Scope, receive: Receive, send: Send,
+                            trace_id: str) -> None:
+        if self._error_handler is not None:
+            try:
+                response = await self._error_handler(Request(scope, receive), exc)
+            except Exception:
+                self._log.exception("error_handler_failed")
+            else:
+                await response(scope, receive, send)
+                return
+        self._log.error("unhandled_error", exc_info=exc)
+        await _send_error(scope, receive, send, 500, "internal_error", "An unexpected error occurred.",
+                          trace_id)
+
+
+class BodySizeLimitMiddleware:
+    """Refuses request bodies over `max_bytes` with 413 `payload_too_large`, declared or streamed.
+
+    Install it inside RequestContextMiddleware, so the envelope carries the trace id.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _content_length(scope)
+        if declared is not None and declared > self.max_bytes:
+            await _send_payload_too_large(scope, receive, send)
+            return
+        received = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            if received > self.max_bytes:
+                raise PayloadTooLarge
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise PayloadTooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except PayloadTooLarge:
+            if started:
+                raise
+            await _send_payload_too_large(scope, receive, send)
+
+
+def _trace_id(candidate: str | None) -> str:
+    if candidate is not None and _REQUEST_ID.fullmatch(candidate):
+        return candidate
+    return uuid.uuid4().hex
+
+
+def _route_label(scope: Scope, root_path_before: str) -> str:
+    """The matched route's template with its full prefix, or "unmatched"; bounded cardinality."""
+    route: Any = scope.get("route")
+    template = getattr(route, "path_format", None)
+    if not isinstance(template, str):
+        return UNMATCHED_ROUTE
+    if isinstance(route, Mount) and route.routes:
+        return UNMATCHED_ROUTE  # a mounted router that found nothing inside it
+    # A mounted router's routes are relative to the mount: Starlette records the matched
+    # prefix by extending root_path on this same scope.
+    mount_prefix = scope.get("root_path", "")[len(root_path_before):]
+    return f"{mount_prefix}{template}"
+
+
+def _content_length(scope: Scope) -> int | None:
+    value = Headers(scope=scope).get("content-length")
+    if value is None or not value.strip().isdigit():
+        return None
+    return int(value)
+
+
+async def _send_payload_too_large(scope: Scope, receive: Receive, send: Send) -> None:
+    state = scope.get("state")
+    trace_id = state.get("trace_id") if isinstance(state, dict) else None
+    # Close the connection: the client may still be sending the body we refuse to read.
+    await _send_error(scope, receive, send, 413, PayloadTooLarge.code, PayloadTooLarge.message, trace_id,
+                      headers={"Connection": "close"})
+
+
+async def _send_error(scope: Scope, receive: Receive, send: Send, status: int, code: str, message: str,
+                      trace_id: str | None, headers: dict[str, str] | None = None) -> None:
+    body = {"error": {"code": code, "message": message, "details": None, "trace_id": trace_id}}
+    response = JSONResponse(body, status_code=status, headers=headers)
+    await response(scope, receive, send)
