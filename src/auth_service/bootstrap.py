@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Coroutine
 from datetime import timedelta
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +31,13 @@ from auth_service.application.token_pairs import TokenMinter
 from auth_service.domain.lockout import LockoutPolicy
 from auth_service.infrastructure.clock import SystemClock
 from auth_service.infrastructure.db.engine import make_engine, make_sessionmaker
-from auth_service.infrastructure.db.migrate import upgrade_to_head
 from auth_service.infrastructure.db.errors import DEPENDENCY_ERRORS, is_unavailable
+from auth_service.infrastructure.db.migrate import upgrade_to_head
 from auth_service.infrastructure.db.repositories import SqlSessionRepository
 from auth_service.infrastructure.db.unit_of_work import SqlUnitOfWork
 from auth_service.infrastructure.db.views import SqlUserViews
 from auth_service.infrastructure.identity import LocalIdentityProvider
+from auth_service.infrastructure.logging import configure_logging
 from auth_service.infrastructure.mail.outbox import OutboxWorker
 from auth_service.infrastructure.mail.senders import ConsoleSender, MailSender, SmtpSender
 from auth_service.infrastructure.metrics import PrometheusMetrics
@@ -48,7 +48,6 @@ from auth_service.infrastructure.security.keys import KeyStore
 from auth_service.infrastructure.security.password_policy import BreachedList, DefaultPasswordPolicy, HibpClient
 from auth_service.infrastructure.security.random_secrets import RandomSecrets
 from auth_service.infrastructure.security.secret_box import AesGcmSecretBox
-from auth_service.infrastructure.logging import configure_logging
 from auth_service.infrastructure.settings import ConfigurationError, Settings, load_settings, production_problems
 
 log = structlog.get_logger(__name__)
@@ -104,8 +103,11 @@ class Container:
             settings.smtp_starttls, settings.mail_from, settings.smtp_timeout))
         self.outbox_worker = OutboxWorker(self.sessionmaker, self.box, self.clock, sender,
                                           settings.outbox_poll_interval, settings.outbox_max_attempts)
-        self.uow: Callable[[], UnitOfWork] = partial(SqlUnitOfWork, self.sessionmaker, self.box, self.clock,
-                                                     self.outbox_worker.wake)
+
+        def unit_of_work() -> UnitOfWork:
+            return SqlUnitOfWork(self.sessionmaker, self.box, self.clock, self.outbox_worker.wake)
+
+        self.uow: Callable[[], UnitOfWork] = unit_of_work
 
         uow, clock = self.uow, self.clock
         lockout = LockoutGuard(uow, self.secrets, clock, config.lockout)
@@ -135,7 +137,9 @@ class Container:
     async def start(self) -> None:
         """Load keys (creating the first under a lock) and revocations, then start the workers."""
         settings = self.settings
-        pem = Path(settings.jwt_signing_key_file).read_bytes() if settings.jwt_signing_key_file else None
+        pem = None
+        if settings.jwt_signing_key_file:
+            pem = await asyncio.to_thread(Path(settings.jwt_signing_key_file).read_bytes)
         await self.key_store.ensure_key(self.uow, self.clock, settings.jwt_algorithm, self.box, pem)
         await self.revocations.sync(self.uow)
         if settings.bootstrap_admin_email and settings.bootstrap_admin_password:

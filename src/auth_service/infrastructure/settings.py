@@ -18,7 +18,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-DEV_SECRET_KEY = "development-only-insecure-secret-key-change-me!"  # noqa: S105 - refused in production
+DEV_SECRET_KEY = "development-only-insecure-secret-key-change-me!"
 _SECRET_FIELDS = (
     "secret_key",
     "secret_key_fallbacks",

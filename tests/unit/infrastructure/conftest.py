@@ -4,46 +4,19 @@ unit of work that only publishes on commit, a reversible SecretBox and a clock t
 from __future__ import annotations
 
 import asyncio
-import base64
 import copy
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Self
 
 import pytest
 
 from auth_service.application.ports import StoredSigningKey
 from auth_service.infrastructure.security.keys import KeyStore, generate_signing_key
+from tests.doubles import FakeSecretBox, FixedClock
 
 NOON = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 ACCESS_TOKEN_TTL = 900
-
-
-class FixedClock:
-    def __init__(self, now: datetime) -> None:
-        self._now = now
-
-    def now(self) -> datetime:
-        return self._now
-
-    def advance(self, seconds: float) -> None:
-        self._now += timedelta(seconds=seconds)
-
-
-class FakeSecretBox:
-    """Not encryption: base64 behind a purpose prefix, enough to prove the purpose is checked."""
-
-    def encrypt(self, plaintext: bytes, *, purpose: str) -> str:
-        return f"{purpose}:{base64.b64encode(plaintext).decode()}"
-
-    def decrypt(self, ciphertext: str, *, purpose: str) -> bytes:
-        prefix, _, body = ciphertext.partition(":")
-        if prefix != purpose:
-            raise ValueError("cannot decrypt")
-        return base64.b64decode(body)
-
-    def is_current(self, ciphertext: str) -> bool:
-        return True
 
 
 class FakeKeyTable:

@@ -74,8 +74,17 @@ def build_app(
                           "trace_id": request.state.trace_id}}
         return JSONResponse(body, status_code=413)
 
+    # The way the service mounts its routers: the /api/v1 prefix comes from include_router.
+    auth = APIRouter(prefix="/auth")
+
+    @auth.get("/sessions/{session_id}")
+    async def get_session(session_id: str) -> dict[str, str]:
+        return {"id": session_id}
+
     app.add_exception_handler(PayloadTooLarge, on_payload_too_large)
     app.include_router(api)
+    app.include_router(auth, prefix="/api/v1")
+    app.add_route("/plain/{name}", _plain_ok)
     app.mount("/sub", Router(routes=[Route("/items/{item_id}", _plain_ok)]))
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=MIB)
     app.add_middleware(
@@ -327,6 +336,25 @@ async def test_requests_are_counted_by_route_template_and_status(
                        method="GET", route=template, status="200")
     assert (found, unmatched, durations) == (2.0, 1.0, 2.0)
     assert b"USR-1" not in metrics.render()[0]
+
+
+async def test_the_prefix_given_to_include_router_is_part_of_the_label(
+    client: httpx.AsyncClient, metrics: HttpMetrics
+) -> None:
+    await client.get("/api/v1/auth/sessions/SES-1")
+    await client.post("/api/v1/auth/sessions/SES-1")
+
+    template = "/api/v1/auth/sessions/{session_id}"
+    assert sample(metrics, "http_requests_total", method="GET", route=template, status="200") == 1.0
+    assert sample(metrics, "http_requests_total", method="POST", route=template, status="405") == 1.0
+
+
+async def test_plain_starlette_routes_are_labelled_with_their_template(
+    client: httpx.AsyncClient, metrics: HttpMetrics
+) -> None:
+    await client.get("/plain/x")
+
+    assert sample(metrics, "http_requests_total", method="GET", route="/plain/{name}", status="200") == 1.0
 
 
 async def test_routes_of_a_mounted_router_are_labelled_with_the_mount_prefix(

@@ -156,8 +156,8 @@ class SqlSessionRepository:
             condition.append(SessionRow.id != except_session_id)
         ids = list(await self._session.scalars(select(SessionRow.id).where(*condition)))
         if ids:
-            await self._session.execute(update(SessionRow).where(SessionRow.id.in_(ids), SessionRow.revoked_at.is_(None))
-                                        .values(revoked_at=now, revoke_reason=reason))
+            stmt = update(SessionRow).where(SessionRow.id.in_(ids), SessionRow.revoked_at.is_(None))
+            await self._session.execute(stmt.values(revoked_at=now, revoke_reason=reason))
         return ids
 
     async def revoked_since(self, since: datetime) -> list[tuple[str, datetime]]:

@@ -9,7 +9,20 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from auth_service.application.errors import ServiceUnavailableError
-from auth_service.application.ports import Clock, SecretBox
+from auth_service.application.ports import (
+    AuditRepository,
+    Clock,
+    Outbox,
+    FailureCounterRepository,
+    OneTimeTokenRepository,
+    RefreshTokenRepository,
+    RegistrationRepository,
+    ResendThrottleRepository,
+    SecretBox,
+    SessionRepository,
+    SigningKeyRepository,
+    UserRepository,
+)
 from auth_service.domain.errors import ConflictError, DomainError, EmailTakenError, UsernameTakenError
 from auth_service.infrastructure.db.errors import is_unavailable
 from auth_service.infrastructure.db.repositories import (
@@ -49,19 +62,21 @@ class SqlUnitOfWork:
 
     async def __aenter__(self) -> Self:
         self._session = session = self._sessions()
-        self.users = SqlUserRepository(session)
-        self.registrations = SqlRegistrationRepository(session)
-        self.sessions = SqlSessionRepository(session)
-        self.refresh_tokens = SqlRefreshTokenRepository(session)
-        self.failure_counters = SqlFailureCounterRepository(session)
-        self.resend_throttles = SqlResendThrottleRepository(session)
-        self.one_time_tokens = SqlOneTimeTokenRepository(session)
-        self.audit = SqlAuditRepository(session)
-        self.outbox = SqlOutbox(session, self._box, self._clock)
-        self.keys = SqlSigningKeyRepository(session)
+        self.users: UserRepository = SqlUserRepository(session)
+        self.registrations: RegistrationRepository = SqlRegistrationRepository(session)
+        self.sessions: SessionRepository = SqlSessionRepository(session)
+        self.refresh_tokens: RefreshTokenRepository = SqlRefreshTokenRepository(session)
+        self.failure_counters: FailureCounterRepository = SqlFailureCounterRepository(session)
+        self.resend_throttles: ResendThrottleRepository = SqlResendThrottleRepository(session)
+        self.one_time_tokens: OneTimeTokenRepository = SqlOneTimeTokenRepository(session)
+        self.audit: AuditRepository = SqlAuditRepository(session)
+        self._outbox = SqlOutbox(session, self._box, self._clock)
+        self.outbox: Outbox = self._outbox
+        self.keys: SigningKeyRepository = SqlSigningKeyRepository(session)
         return self
 
-    async def __aexit__(self, exc_type: object, exc: object, tb: object) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
+        exc = exc_info[1] if len(exc_info) > 1 else None
         try:
             await self._session.rollback()  # harmless after a successful commit
             await self._session.close()
@@ -76,5 +91,5 @@ class SqlUnitOfWork:
         except IntegrityError as exc:
             # Two sign-ups can both pass the existence check; the unique index settles it.
             raise error_for_constraint(exc) from exc
-        if self.outbox.queued and self._on_mail_committed is not None:
+        if self._outbox.queued and self._on_mail_committed is not None:
             self._on_mail_committed()  # deliver now rather than at the next poll

@@ -11,18 +11,17 @@ import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Mount
+from starlette.routing import Match, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from auth_service.interfaces.http.client_ip import ClientIpResolver
-from auth_service.interfaces.http.metrics import HttpMetrics
 
 MAX_BODY_BYTES = 1_048_576
 UNMATCHED_ROUTE = "unmatched"
@@ -31,6 +30,12 @@ _API_PREFIX = "/api/v1"
 _CLIENT_CLOSED_REQUEST = 499  # nginx's convention: the client went away before any response
 
 ErrorHandler = Callable[[Request, Exception], Awaitable[Response]]
+
+
+class RequestMetrics(Protocol):
+    """Where the middleware records each request (HttpMetrics, or any Prometheus adapter)."""
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None: ...
 
 
 class PayloadTooLarge(HTTPException):
@@ -63,7 +68,7 @@ class RequestContextMiddleware:
         self,
         app: ASGIApp,
         ip_resolver: ClientIpResolver,
-        metrics: HttpMetrics | None = None,
+        metrics: RequestMetrics | None = None,
         error_handler: ErrorHandler | None = None,
     ) -> None:
         self.app = app
@@ -195,16 +200,34 @@ def _trace_id(candidate: str | None) -> str:
 
 def _route_label(scope: Scope, root_path_before: str) -> str:
     """The matched route's template with its full prefix, or "unmatched"; bounded cardinality."""
-    route: Any = scope.get("route")
+    route: Any = scope.get("route") or _plain_route(scope)
     template = getattr(route, "path_format", None)
     if not isinstance(template, str):
         return UNMATCHED_ROUTE
     if isinstance(route, Mount) and route.routes:
         return UNMATCHED_ROUTE  # a mounted router that found nothing inside it
-    # A mounted router's routes are relative to the mount: Starlette records the matched
+    # FastAPI >= 0.16x no longer copies included routes: scope["route"] is the route as
+    # declared, without the prefixes of include_router(); the prefixed template lives in its
+    # "effective route context", which FastAPI's own APIRoute reads the same way.
+    fastapi_scope = scope.get("fastapi")
+    effective = fastapi_scope.get("effective_route_context") if isinstance(fastapi_scope, dict) else None
+    if effective is not None and getattr(effective, "original_route", None) is route:
+        full = getattr(effective, "path_format", None)
+        if isinstance(full, str) and full:
+            template = full
+    # Routes of a mounted app are relative to the mount: Starlette records the matched
     # prefix by extending root_path on this same scope.
     mount_prefix = scope.get("root_path", "")[len(root_path_before):]
     return f"{mount_prefix}{template}"
+
+
+def _plain_route(scope: Scope) -> Route | None:
+    # FastAPI's router records scope["route"] for its own routes only, not for a Starlette
+    # Route added with app.add_route(); find that one again (a rare path: no route recorded).
+    for candidate in getattr(scope.get("router"), "routes", ()):
+        if isinstance(candidate, Route) and candidate.matches(scope)[0] is not Match.NONE:
+            return candidate
+    return None
 
 
 def _content_length(scope: Scope) -> int | None:

@@ -11,8 +11,8 @@ from auth_service.application.commands.change_password import ChangePassword
 from auth_service.application.commands.log_in import LogIn
 from auth_service.application.commands.refresh_tokens import RefreshTokens
 from auth_service.application.commands.register_user import RegisterUser
-from auth_service.application.commands.reset_password import ForgotPassword, ResetPassword
 from auth_service.application.commands.resend_verification import ResendVerification
+from auth_service.application.commands.reset_password import ForgotPassword, ResetPassword
 from auth_service.application.commands.revoke_sessions import LogOut, LogOutAll, RevokeToken
 from auth_service.application.commands.verify_email import VerifyEmail
 from auth_service.application.errors import BadRequestError

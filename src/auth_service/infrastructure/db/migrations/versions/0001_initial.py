@@ -7,7 +7,7 @@ hash (primary keys); audit records are filtered by actor/target/company/action, 
 each filter column is indexed together with occurred_at.
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-22 18:02:53.891618
 """
 
@@ -110,7 +110,8 @@ def upgrade() -> None:
     sa.Column('kid', sa.String(length=64), nullable=False),
     sa.Column('alg', sa.String(length=8), nullable=False),
     sa.Column('private_key_enc', sa.Text(), nullable=False),
-    sa.Column('public_jwk', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('public_jwk', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'),
+              nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('activates_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('revoked_at', sa.DateTime(timezone=True), nullable=True),

@@ -1,0 +1,40 @@
+# auth-service developer commands. `make run` and `make test` do all set-up on a fresh machine.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test test-fast lint fmt migrate clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## run: create .venv, install, migrate the embedded SQLite database, serve on 127.0.0.1:3000
+run: $(STAMP)
+	$(BIN)/auth-service migrate
+	$(BIN)/auth-service serve
+
+migrate: $(STAMP)
+	$(BIN)/auth-service migrate
+
+## test: the whole suite (PostgreSQL/Redis parts run when TEST_DATABASE_URL/TEST_REDIS_URL are set)
+test: $(STAMP)
+	$(BIN)/pytest -q -p no:cacheprovider
+
+test-fast: $(STAMP)
+	$(BIN)/pytest -q -x tests/unit
+
+## lint: ruff, mypy (strict on src/) and the layer contracts
+lint: $(STAMP)
+	$(BIN)/ruff check src tests
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+fmt: $(STAMP)
+	$(BIN)/ruff check --fix src tests
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
