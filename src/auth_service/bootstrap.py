@@ -30,11 +30,12 @@ from auth_service.application.queries.get_me import GetMe, ListMySessions
 from auth_service.application.token_pairs import TokenMinter
 from auth_service.domain.lockout import LockoutPolicy
 from auth_service.infrastructure.clock import SystemClock
+from auth_service.infrastructure.db.audit_chain import AuditChain
 from auth_service.infrastructure.db.engine import make_engine, make_sessionmaker
 from auth_service.infrastructure.db.errors import DEPENDENCY_ERRORS, is_unavailable
 from auth_service.infrastructure.db.migrate import upgrade_to_head
 from auth_service.infrastructure.db.repositories import SqlSessionRepository
-from auth_service.infrastructure.db.unit_of_work import SqlUnitOfWork
+from auth_service.infrastructure.db.unit_of_work import CommitHooks, SqlUnitOfWork
 from auth_service.infrastructure.db.views import SqlUserViews
 from auth_service.infrastructure.identity import LocalIdentityProvider
 from auth_service.infrastructure.logging import configure_logging
@@ -53,6 +54,7 @@ from auth_service.infrastructure.settings import ConfigurationError, Settings, l
 log = structlog.get_logger(__name__)
 
 SUCCESSOR_SWEEP_INTERVAL = 60.0
+AUDIT_LINK_INTERVAL = 1.0
 
 
 def auth_config(settings: Settings) -> AuthConfig:
@@ -104,8 +106,11 @@ class Container:
         self.outbox_worker = OutboxWorker(self.sessionmaker, self.box, self.clock, sender,
                                           settings.outbox_poll_interval, settings.outbox_max_attempts)
 
+        self.audit_chain = AuditChain(self.sessionmaker, self.secrets)
+        hooks = CommitHooks(mail_queued=self.outbox_worker.wake, audit_written=self.audit_chain.wake)
+
         def unit_of_work() -> UnitOfWork:
-            return SqlUnitOfWork(self.sessionmaker, self.box, self.clock, self.outbox_worker.wake)
+            return SqlUnitOfWork(self.sessionmaker, self.box, self.clock, hooks)
 
         self.uow: Callable[[], UnitOfWork] = unit_of_work
 
@@ -151,6 +156,7 @@ class Container:
         self._spawn(self.key_store.run_reloader(self.uow, self.clock, settings.key_reload_interval))
         self._spawn(self.revocations.run_poller(self.uow, settings.revocation_poll_interval))
         self._spawn(self._sweep_successors())
+        self._spawn(self.audit_chain.run(AUDIT_LINK_INTERVAL))
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         self._tasks.append(asyncio.create_task(coroutine))

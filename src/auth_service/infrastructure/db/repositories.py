@@ -263,8 +263,10 @@ class SqlOneTimeTokenRepository:
 class SqlAuditRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
+        self.added = 0
 
     async def add(self, record: AuditRecord) -> None:
+        self.added += 1
         await self._session.execute(insert(AuditLogRow).values(
             id=record.id, occurred_at=record.occurred_at, action=record.action, outcome=record.outcome,
             actor_id=record.actor_id, target_type=record.target_type, target_id=record.target_id,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Self
 
 from sqlalchemy.exc import IntegrityError
@@ -54,11 +55,19 @@ def error_for_constraint(exc: IntegrityError) -> DomainError:
     return ConflictError("The change conflicts with the current state; try again.")
 
 
+@dataclass(frozen=True, slots=True)
+class CommitHooks:
+    """Called after a commit that queued e-mail or wrote audit records."""
+
+    mail_queued: Callable[[], None] | None = None
+    audit_written: Callable[[], None] | None = None
+
+
 class SqlUnitOfWork:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], box: SecretBox, clock: Clock,
-                 on_mail_committed: Callable[[], None] | None = None) -> None:
+                 hooks: CommitHooks | None = None) -> None:
         self._sessions, self._box, self._clock = sessions, box, clock
-        self._on_mail_committed = on_mail_committed
+        self._hooks = hooks or CommitHooks()
 
     async def __aenter__(self) -> Self:
         self._session = session = self._sessions()
@@ -69,7 +78,8 @@ class SqlUnitOfWork:
         self.failure_counters: FailureCounterRepository = SqlFailureCounterRepository(session)
         self.resend_throttles: ResendThrottleRepository = SqlResendThrottleRepository(session)
         self.one_time_tokens: OneTimeTokenRepository = SqlOneTimeTokenRepository(session)
-        self.audit: AuditRepository = SqlAuditRepository(session)
+        self._audit = SqlAuditRepository(session)
+        self.audit: AuditRepository = self._audit
         self._outbox = SqlOutbox(session, self._box, self._clock)
         self.outbox: Outbox = self._outbox
         self.keys: SigningKeyRepository = SqlSigningKeyRepository(session)
@@ -91,5 +101,8 @@ class SqlUnitOfWork:
         except IntegrityError as exc:
             # Two sign-ups can both pass the existence check; the unique index settles it.
             raise error_for_constraint(exc) from exc
-        if self._outbox.queued and self._on_mail_committed is not None:
-            self._on_mail_committed()  # deliver now rather than at the next poll
+        # Deliver and link now rather than at the next poll.
+        if self._outbox.queued and self._hooks.mail_queued is not None:
+            self._hooks.mail_queued()
+        if self._audit.added and self._hooks.audit_written is not None:
+            self._hooks.audit_written()

@@ -33,7 +33,7 @@ ErrorHandler = Callable[[Request, Exception], Awaitable[Response]]
 
 
 class RequestMetrics(Protocol):
-    """Where the middleware records each request (HttpMetrics, or any Prometheus adapter)."""
+    """Where the middleware records each request (the Prometheus adapter, or any object with `observe`)."""
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None: ...
 

@@ -1,0 +1,69 @@
+"""The audit MAC chain: records are linked after commit, in order, and tampering is detected."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+from sqlalchemy import text
+
+from auth_service.bootstrap import Container
+from tests.doubles import Mailbox
+from tests.integration.http.flows import signed_in
+
+
+async def _linked(container: Container) -> list[dict[str, object]]:
+    await container.audit_chain.link_pending()
+    async with container.sessionmaker() as session:
+        rows = await session.execute(text("SELECT id, seq, action, mac FROM audit_logs ORDER BY seq"))
+        return [dict(row._mapping) for row in rows]
+
+
+async def test_every_record_is_linked_in_sequence_and_the_chain_verifies(
+        client: httpx.AsyncClient, mailbox: Mailbox, container: Container) -> None:
+    await signed_in(client, mailbox, "ada@example.com")
+
+    rows = await _linked(container)
+    report = await container.audit_chain.verify()
+
+    assert [row["action"] for row in rows] == ["user.registered", "user.email_verified", "auth.login_succeeded"]
+    assert [row["seq"] for row in rows] == [1, 2, 3]
+    assert report.ok and report.checked == 3
+
+
+async def test_rewriting_a_record_in_the_database_breaks_the_chain_at_that_record(
+        client: httpx.AsyncClient, mailbox: Mailbox, container: Container) -> None:
+    await signed_in(client, mailbox, "ada@example.com")
+    rows = await _linked(container)
+
+    async with container.sessionmaker() as session:
+        await session.execute(text("UPDATE audit_logs SET outcome = 'failure' WHERE id = :id"), {"id": rows[1]["id"]})
+        await session.commit()
+    report = await container.audit_chain.verify()
+
+    assert not report.ok and report.broken_id == rows[1]["id"]
+
+
+async def test_deleting_a_record_leaves_a_gap_that_is_reported(
+        client: httpx.AsyncClient, mailbox: Mailbox, container: Container) -> None:
+    await signed_in(client, mailbox, "ada@example.com")
+    rows = await _linked(container)
+
+    async with container.sessionmaker() as session:
+        await session.execute(text("DELETE FROM audit_logs WHERE id = :id"), {"id": rows[1]["id"]})
+        await session.commit()
+    report = await container.audit_chain.verify()
+
+    assert not report.ok and report.broken_id == rows[2]["id"]
+
+
+async def test_concurrent_linkers_never_fork_the_chain(
+        client: httpx.AsyncClient, mailbox: Mailbox, container: Container) -> None:
+    for n in range(3):
+        await signed_in(client, mailbox, f"user{n}@example.com")
+
+    await asyncio.gather(*(container.audit_chain.link_pending() for _ in range(5)))
+    rows = await _linked(container)
+
+    assert [row["seq"] for row in rows] == list(range(1, len(rows) + 1))
+    assert (await container.audit_chain.verify()).ok
