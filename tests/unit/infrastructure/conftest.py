@@ -12,6 +12,7 @@ from typing import Self
 import pytest
 
 from auth_service.application.ports import StoredSigningKey
+from auth_service.domain.audit import AuditRecord
 from auth_service.infrastructure.security.keys import KeyStore, generate_signing_key
 from tests.doubles import FakeSecretBox, FixedClock
 
@@ -24,6 +25,7 @@ class FakeKeyTable:
 
     def __init__(self) -> None:
         self.rows: dict[str, StoredSigningKey] = {}
+        self.audit: list[AuditRecord] = []
         self.commits = 0
         self.lock = asyncio.Lock()
 
@@ -50,6 +52,14 @@ class FakeKeyRepository:
         return True
 
 
+class FakeAuditLog:
+    def __init__(self, committed: list[AuditRecord]) -> None:
+        self.records = committed
+
+    async def add(self, record: AuditRecord) -> None:
+        self.records.append(record)
+
+
 class FakeKeysUnitOfWork:
     def __init__(self, table: FakeKeyTable) -> None:
         self._table = table
@@ -58,6 +68,7 @@ class FakeKeysUnitOfWork:
     async def __aenter__(self) -> Self:
         self._rows = copy.deepcopy(self._table.rows)
         self.keys = FakeKeyRepository(self._rows, self)
+        self.audit = FakeAuditLog([])
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -72,6 +83,8 @@ class FakeKeysUnitOfWork:
 
     async def commit(self) -> None:
         self._table.rows = copy.deepcopy(self._rows)
+        self._table.audit.extend(self.audit.records)
+        self.audit.records = []
         self._table.commits += 1
 
 

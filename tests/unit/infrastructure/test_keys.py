@@ -320,3 +320,15 @@ async def test_the_reloader_survives_failures_and_stops_when_cancelled(
 
     assert other.ring.signing_key is not None
     assert any(entry["event"] == "signing_key.reload_failed" for entry in logs)
+
+
+async def test_rotation_and_revocation_are_audited_in_their_own_transaction(
+        key_store: KeyStore, uow_factory: Callable[[], FakeKeysUnitOfWork], clock: FixedClock,
+        secret_box: FakeSecretBox, key_table: FakeKeyTable) -> None:
+    await key_store.ensure_key(uow_factory, clock, "RS256", secret_box)
+
+    kid = await key_store.rotate(uow_factory, clock, "RS256", secret_box, 300)
+    await key_store.revoke(uow_factory, clock, kid)
+
+    assert [(r.action, r.target_type, r.target_id) for r in key_table.audit] == [
+        ("keys.rotated", "key", kid), ("keys.revoked", "key", kid)]

@@ -15,7 +15,15 @@ import structlog
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from auth_service.application.ports import Clock, SecretBox, SigningKeyRepository, StoredSigningKey
+from auth_service.application.audit import audit_record
+from auth_service.application.ports import (
+    AuditRepository,
+    Clock,
+    RequestContext,
+    SecretBox,
+    SigningKeyRepository,
+    StoredSigningKey,
+)
 
 ALGORITHMS = ("RS256", "ES256", "EdDSA")
 PURPOSE = "signing-key"
@@ -268,6 +276,7 @@ class KeyRing:
 # -- the shared store -----------------------------------------------------------------------------
 class _KeysUnitOfWork(Protocol):
     keys: SigningKeyRepository
+    audit: AuditRepository
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(self, *exc_info: object) -> None: ...
@@ -330,6 +339,8 @@ class KeyStore:
         async with uow_factory() as uow:
             await uow.keys.lock()
             await uow.keys.add(key)
+            await uow.audit.add(audit_record("keys.rotated", RequestContext(), now, target_type="key",
+                                             target_id=key.kid, alg=alg, activates_at=activates_at.isoformat()))
             await uow.commit()
         _log.info("signing_key.rotated", kid=key.kid, alg=alg, activates_at=activates_at.isoformat())
         await self.load(uow_factory, clock)
@@ -340,6 +351,8 @@ class KeyStore:
         async with uow_factory() as uow:
             revoked = await uow.keys.revoke(kid, clock.now())
             if revoked:
+                await uow.audit.add(audit_record("keys.revoked", RequestContext(), clock.now(), outcome="success",
+                                                 target_type="key", target_id=kid))
                 await uow.commit()
         if revoked:
             _log.warning("signing_key.revoked", kid=kid)
