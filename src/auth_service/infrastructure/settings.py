@@ -9,7 +9,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -143,11 +143,12 @@ class Settings(BaseSettings):
                 raise ValueError(f"TRUSTED_PROXIES: {item!r} is not an IP address or CIDR") from exc
         return value
 
-    @model_validator(mode="after")
-    def _check_secret_key_length(self) -> Settings:
-        if self.secret_key is not None and len(self.secret_key) < 32:
-            raise ValueError("SECRET_KEY must be at least 32 characters")
-        return self
+    @field_validator("secret_key")
+    @classmethod
+    def _long_enough(cls, value: str | None) -> str | None:
+        if value is not None and len(value) < 32:
+            raise ValueError("must be at least 32 characters")
+        return value
 
     # -- derived values ---------------------------------------------------------------------------
     @property
@@ -250,7 +251,8 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         name = str(first["loc"][0]).upper() if first["loc"] else "configuration"
-        raise ConfigurationError(f"{name}: {first['msg']}") from None
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise ConfigurationError(f"{name}: {message}") from None
     if settings.app_env == "production":
         problems = production_problems(settings)
         if problems:
