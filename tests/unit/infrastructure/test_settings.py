@@ -23,8 +23,8 @@ PRODUCTION = {
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in list(PRODUCTION) + ["CONFIG_DIR", "LOG_LEVEL", "TRUSTED_PROXIES", "SECRET_KEY_FILE",
-                                    "ACCESS_TOKEN_TTL", "RATE_LIMIT_ENABLED", "SMTP_USERNAME", "FRONTEND_URL"]:
+    for name in [*PRODUCTION, "CONFIG_DIR", "LOG_LEVEL", "TRUSTED_PROXIES", "SECRET_KEY_FILE",
+                 "ACCESS_TOKEN_TTL", "RATE_LIMIT_ENABLED", "SMTP_USERNAME", "FRONTEND_URL"]:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("CONFIG_DIR", str(tmp_path))
 
@@ -103,7 +103,7 @@ def test_plain_http_is_allowed_in_production_for_localhost_only(monkeypatch: pyt
 
 
 def test_a_short_secret_key_is_refused() -> None:
-    with pytest.raises(ConfigurationError, match="^SECRET_KEY"):
+    with pytest.raises(ConfigurationError, match=r"^SECRET_KEY"):
         load_settings(secret_key="too-short")
 
 

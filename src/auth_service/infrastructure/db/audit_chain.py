@@ -74,7 +74,8 @@ class AuditChain:
                     seq += 1
                     record = dict(row, seq=seq)
                     previous = self.mac(previous, record)
-                    await session.execute(update(AuditLogRow).where(AuditLogRow.id == row["id"]).values(seq=seq, mac=previous))
+                    link = update(AuditLogRow).where(AuditLogRow.id == row["id"])
+                    await session.execute(link.values(seq=seq, mac=previous))
                 linked += len(rows)
             if len(rows) < self._batch:
                 return linked

@@ -13,9 +13,9 @@ from auth_service.application.errors import ServiceUnavailableError
 from auth_service.application.ports import (
     AuditRepository,
     Clock,
-    Outbox,
     FailureCounterRepository,
     OneTimeTokenRepository,
+    Outbox,
     RefreshTokenRepository,
     RegistrationRepository,
     ResendThrottleRepository,
