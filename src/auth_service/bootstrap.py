@@ -34,6 +34,7 @@ from auth_service.infrastructure.db.audit_chain import AuditChain
 from auth_service.infrastructure.db.engine import make_engine, make_sessionmaker
 from auth_service.infrastructure.db.errors import DEPENDENCY_ERRORS, is_unavailable
 from auth_service.infrastructure.db.migrate import upgrade_to_head
+from auth_service.infrastructure.db.reencrypt import reencrypt_all
 from auth_service.infrastructure.db.repositories import SqlSessionRepository
 from auth_service.infrastructure.db.unit_of_work import CommitHooks, SqlUnitOfWork
 from auth_service.infrastructure.db.views import SqlUserViews
@@ -189,6 +190,9 @@ class Container:
         await self.key_store.load(self.uow, self.clock)
         return await self.key_store.rotate(self.uow, self.clock, self.settings.jwt_algorithm, self.box,
                                            self.settings.key_prepublish, now_flag=now)
+
+    async def reencrypt_secrets(self) -> dict[str, int]:
+        return await reencrypt_all(self.sessionmaker, self.box)
 
     async def revoke_key(self, kid: str) -> bool:
         return await self.key_store.revoke(self.uow, self.clock, kid)

@@ -20,7 +20,7 @@ from auth_service.infrastructure.mail.senders import MailSender
 
 log = structlog.get_logger(__name__)
 
-_PURPOSE = "outbox"
+PURPOSE = "outbox"
 _MAX_BACKOFF_SECONDS = 3600
 
 
@@ -36,7 +36,7 @@ class SqlOutbox:
         now = self._clock.now()
         payload = json.dumps({"to": message.to, "subject": message.subject, "body": message.body})
         self._session.add(OutboxRow(
-            payload_enc=self._box.encrypt(payload.encode(), purpose=_PURPOSE),
+            payload_enc=self._box.encrypt(payload.encode(), purpose=PURPOSE),
             created_at=now,
             next_attempt_at=now,
             attempts=0,
@@ -147,7 +147,7 @@ class OutboxWorker:
         try:
             if item.payload_enc is None:
                 raise ValueError("the message has no payload")
-            payload = json.loads(self._box.decrypt(item.payload_enc, purpose=_PURPOSE))
+            payload = json.loads(self._box.decrypt(item.payload_enc, purpose=PURPOSE))
             message = EmailMessage(to=payload["to"], subject=payload["subject"], body=payload["body"])
             await self._sender.send(message)
         except Exception as exc:
