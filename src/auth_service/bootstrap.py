@@ -12,21 +12,29 @@ from typing import Any
 import structlog
 from sqlalchemy import text
 
+from auth_service.application.commands.change_company import ChangeCompanyHandler
 from auth_service.application.commands.change_password import ChangePasswordHandler
+from auth_service.application.commands.change_role import ChangeRoleHandler
 from auth_service.application.commands.create_admin import CreateAdmin, CreateAdminHandler
+from auth_service.application.commands.create_user import CreateUserHandler
+from auth_service.application.commands.delete_user import DeleteUserHandler
 from auth_service.application.commands.log_in import LogInHandler
+from auth_service.application.commands.manage_companies import CompanyAdministration
 from auth_service.application.commands.refresh_tokens import RefreshTokensHandler
 from auth_service.application.commands.register_user import RegisterUserHandler
 from auth_service.application.commands.resend_verification import ResendVerificationHandler
 from auth_service.application.commands.reset_password import ForgotPasswordHandler, ResetPasswordHandler
 from auth_service.application.commands.revoke_sessions import SessionRevoker
 from auth_service.application.commands.update_me import UpdateMeHandler
+from auth_service.application.commands.update_user import UpdateUserHandler
 from auth_service.application.commands.verify_email import VerifyEmailHandler
 from auth_service.application.config import AuthConfig
 from auth_service.application.lockout import LockoutGuard
 from auth_service.application.ports import Clock, UnitOfWork
 from auth_service.application.queries.authenticate import Authenticate, Introspect
+from auth_service.application.queries.companies import CompanyQueries
 from auth_service.application.queries.get_me import GetMe, ListMySessions
+from auth_service.application.queries.users import GetUserHandler, ListCompanyUsersHandler, ListUsersHandler
 from auth_service.application.token_pairs import TokenMinter
 from auth_service.domain.lockout import LockoutPolicy
 from auth_service.infrastructure.clock import SystemClock
@@ -37,7 +45,7 @@ from auth_service.infrastructure.db.migrate import upgrade_to_head
 from auth_service.infrastructure.db.reencrypt import reencrypt_all
 from auth_service.infrastructure.db.repositories import SqlSessionRepository
 from auth_service.infrastructure.db.unit_of_work import CommitHooks, SqlUnitOfWork
-from auth_service.infrastructure.db.views import SqlUserViews
+from auth_service.infrastructure.db.views import SqlCompanyViews, SqlUserViews
 from auth_service.infrastructure.identity import LocalIdentityProvider
 from auth_service.infrastructure.logging import configure_logging
 from auth_service.infrastructure.mail.outbox import OutboxWorker
@@ -133,7 +141,18 @@ class Container:
         self.create_admin = CreateAdminHandler(uow, self.hasher, self.policy, clock)
         self.authenticate = Authenticate(self.access_tokens, self.revocations, clock)
         self.introspect = Introspect(self.authenticate)
-        self.get_me = GetMe(SqlUserViews(self.engine), clock)
+        user_views = SqlUserViews(self.engine)
+        self.get_me = GetMe(user_views, clock)
+        self.list_users = ListUsersHandler(user_views, clock)
+        self.list_company_users = ListCompanyUsersHandler(uow, self.list_users)
+        self.get_user = GetUserHandler(uow, clock)
+        self.create_user = CreateUserHandler(uow, self.hasher, self.policy, self.secrets, clock, config)
+        self.update_user = UpdateUserHandler(uow, self.revocations, clock)
+        self.delete_user = DeleteUserHandler(uow, self.revocations, clock)
+        self.change_role = ChangeRoleHandler(uow, self.revocations, clock)
+        self.change_company = ChangeCompanyHandler(uow, self.revocations, clock)
+        self.companies = CompanyQueries(SqlCompanyViews(self.engine))
+        self.company_admin = CompanyAdministration(uow, self.revocations, clock)
         self.list_my_sessions = ListMySessions(uow, clock)
         self.is_unavailable = is_unavailable
         self.dependency_errors = DEPENDENCY_ERRORS
@@ -143,10 +162,7 @@ class Container:
     async def start(self) -> None:
         """Load keys (creating the first under a lock) and revocations, then start the workers."""
         settings = self.settings
-        pem = None
-        if settings.jwt_signing_key_file:
-            pem = await asyncio.to_thread(Path(settings.jwt_signing_key_file).read_bytes)
-        await self.key_store.ensure_key(self.uow, self.clock, settings.jwt_algorithm, self.box, pem)
+        await self.ensure_signing_key()
         await self.revocations.sync(self.uow)
         if settings.bootstrap_admin_email and settings.bootstrap_admin_password:
             created = await self.create_admin(CreateAdmin(settings.bootstrap_admin_email,
@@ -186,6 +202,13 @@ class Container:
                 log.warning("successor_sweep_failed", error=type(exc).__name__)
 
     # -- operations -------------------------------------------------------------------------------
+    async def ensure_signing_key(self) -> None:
+        """Create the first signing key under a lock, or import JWT_SIGNING_KEY_FILE (start and `migrate`)."""
+        pem = None
+        if self.settings.jwt_signing_key_file:
+            pem = await asyncio.to_thread(Path(self.settings.jwt_signing_key_file).read_bytes)
+        await self.key_store.ensure_key(self.uow, self.clock, self.settings.jwt_algorithm, self.box, pem)
+
     async def rotate_keys(self, *, now: bool) -> str:
         await self.key_store.load(self.uow, self.clock)
         return await self.key_store.rotate(self.uow, self.clock, self.settings.jwt_algorithm, self.box,

@@ -143,3 +143,7 @@ class ServiceUnavailableError(DomainError):
 
     def __init__(self, message: str = "The service is temporarily unavailable.") -> None:
         super().__init__(message)
+
+
+class LastAdminError(DomainError):
+    code = "last_admin"

@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, Self
 
-from auth_service.application.views import UserView
+from auth_service.application.pagination import Page, PageRequest
+from auth_service.application.views import CompanyView, UserView
 from auth_service.domain.audit import AuditRecord
+from auth_service.domain.companies import Company
 from auth_service.domain.lockout import FailureCounter
 from auth_service.domain.principal import Principal
 from auth_service.domain.sessions import RefreshToken, Session
@@ -178,6 +180,9 @@ class UserRepository(Protocol):
         ...
 
     async def set_password(self, user_id: str, password_hash: str, now: datetime) -> None: ...
+    async def count_active_admins(self) -> int:
+        """Locks the admin set for the transaction, so two admins cannot both remove the last one."""
+        ...
 
 
 class RegistrationRepository(Protocol):
@@ -196,6 +201,7 @@ class SessionRepository(Protocol):
     async def revoke_all(self, user_id: str, now: datetime, reason: str,
                          except_session_id: str | None = None) -> list[str]: ...
     async def revoked_since(self, since: datetime) -> list[tuple[str, datetime]]: ...
+    async def revoke_all_in_company(self, company_id: str, now: datetime, reason: str) -> list[str]: ...
 
 
 class RefreshTokenRepository(Protocol):
@@ -246,8 +252,17 @@ class SigningKeyRepository(Protocol):
     async def revoke(self, kid: str, now: datetime) -> bool: ...
 
 
+class CompanyRepository(Protocol):
+    async def get(self, company_id: str) -> Company | None: ...
+    async def name_taken(self, name: str, *, except_company_id: str | None = None) -> bool: ...
+    async def add(self, company: Company) -> None: ...
+    async def save(self, company: Company) -> None: ...
+    async def active_member_count(self, company_id: str) -> int: ...
+
+
 class UnitOfWork(Protocol):
     users: UserRepository
+    companies: CompanyRepository
     registrations: RegistrationRepository
     sessions: SessionRepository
     refresh_tokens: RefreshTokenRepository
@@ -271,7 +286,26 @@ class IdentityProvider(Protocol):
     async def discard_pending(self, user: User) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class UserQuery:
+    """A user list request, already narrowed to what the caller may see."""
+
+    only_company_id: str | None = None  # set for non-admins (None with `restricted` matches no one)
+    restricted: bool = False
+    role: str | None = None
+    company_id: str | None = None
+    status: str | None = None
+    q: str | None = None
+    sort: str = "-created_at"
+
+
 class UserViews(Protocol):
     """Reads straight from SQL into views, with no aggregate or repository involved."""
 
     async def get(self, user_id: str, now: datetime) -> UserView | None: ...
+    async def list(self, query: UserQuery, page: PageRequest, now: datetime) -> Page[UserView]: ...
+
+
+class CompanyViews(Protocol):
+    async def get(self, company_id: str) -> CompanyView | None: ...
+    async def list(self, only_company_id: str | None, restricted: bool, page: PageRequest) -> Page[CompanyView]: ...

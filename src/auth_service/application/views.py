@@ -57,3 +57,15 @@ class MySessionView:
     ip: str | None
     user_agent: str | None
     current: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CompanyView:
+    id: str
+    name: str
+    description: str | None
+    owner_user_id: str | None
+    is_active: bool
+    user_count: int
+    created_at: datetime
+    updated_at: datetime

@@ -52,3 +52,11 @@ class VerificationExpiredError(DomainError):
 
 class ConflictError(DomainError):
     code = "conflict"
+
+
+class CompanyNameTakenError(DomainError):
+    code = "company_name_taken"
+
+
+class CompanyHasUsersError(DomainError):
+    code = "company_has_users"

@@ -20,11 +20,13 @@ from auth_service.application.ports import (
     StoredSigningKey,
 )
 from auth_service.domain.audit import AuditRecord
+from auth_service.domain.companies import Company, company_name_key
 from auth_service.domain.lockout import FailureCounter
 from auth_service.domain.sessions import RefreshToken, Session
 from auth_service.domain.users import User
 from auth_service.infrastructure.db.tables import (
     AuditLogRow,
+    CompanyRow,
     FailureCounterRow,
     LockRow,
     OneTimeTokenRow,
@@ -94,9 +96,42 @@ class SqlUserRepository:
             values["password_hash"] = password_hash
         await self._session.execute(update(UserRow).where(UserRow.id == user_id).values(**values))
 
+    async def count_active_admins(self) -> int:
+        # Lock first: two admins removing each other at once must not both see a second admin.
+        await self._session.execute(select(LockRow.name).where(LockRow.name == "admins").with_for_update())
+        stmt = select(func.count()).select_from(UserRow).where(UserRow.role == "admin", UserRow.status == "active")
+        return int(await self._session.scalar(stmt) or 0)
+
     async def set_password(self, user_id: str, password_hash: str, now: datetime) -> None:
         await self._session.execute(update(UserRow).where(UserRow.id == user_id)
                                     .values(password_hash=password_hash, updated_at=now))
+
+
+class SqlCompanyRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def get(self, company_id: str) -> Company | None:
+        row = await self._session.get(CompanyRow, company_id)
+        return row.to_entity() if row else None
+
+    async def name_taken(self, name: str, *, except_company_id: str | None = None) -> bool:
+        stmt = select(CompanyRow.id).where(CompanyRow.name_key == company_name_key(name))
+        if except_company_id is not None:
+            stmt = stmt.where(CompanyRow.id != except_company_id)
+        return await self._session.scalar(stmt.limit(1)) is not None
+
+    async def add(self, company: Company) -> None:
+        self._session.add(CompanyRow.from_entity(company))
+        await self._session.flush()
+
+    async def save(self, company: Company) -> None:
+        await self._session.merge(CompanyRow.from_entity(company))
+
+    async def active_member_count(self, company_id: str) -> int:
+        stmt = select(func.count()).select_from(UserRow).where(UserRow.company_id == company_id,
+                                                               UserRow.status == "active")
+        return int(await self._session.scalar(stmt) or 0)
 
 
 class SqlRegistrationRepository:
@@ -163,6 +198,15 @@ class SqlSessionRepository:
     async def revoked_since(self, since: datetime) -> list[tuple[str, datetime]]:
         stmt = select(SessionRow.id, SessionRow.revoked_at).where(SessionRow.revoked_at > since)
         return [(sid, at) for sid, at in await self._session.execute(stmt) if at is not None]
+
+    async def revoke_all_in_company(self, company_id: str, now: datetime, reason: str) -> list[str]:
+        members = select(UserRow.id).where(UserRow.company_id == company_id)
+        condition = [SessionRow.user_id.in_(members), SessionRow.revoked_at.is_(None), SessionRow.expires_at > now]
+        ids = list(await self._session.scalars(select(SessionRow.id).where(*condition)))
+        if ids:
+            stmt = update(SessionRow).where(SessionRow.id.in_(ids), SessionRow.revoked_at.is_(None))
+            await self._session.execute(stmt.values(revoked_at=now, revoke_reason=reason))
+        return ids
 
     async def count_live(self, now: datetime) -> int:
         stmt = select(func.count()).select_from(SessionRow).where(SessionRow.revoked_at.is_(None),

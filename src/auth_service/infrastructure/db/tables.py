@@ -30,6 +30,7 @@ from auth_service.application.ports import (
     ResendThrottle,
     StoredSigningKey,
 )
+from auth_service.domain.companies import Company, company_name_key
 from auth_service.domain.lockout import FailureCounter
 from auth_service.domain.sessions import RefreshToken, Session
 from auth_service.domain.users import Role, Source, User, UserStatus
@@ -83,6 +84,17 @@ class CompanyRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
     deleted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
+    def to_entity(self) -> Company:
+        return Company(id=self.id, name=self.name, description=self.description, owner_user_id=self.owner_user_id,
+                       is_active=self.is_active, created_at=self.created_at, updated_at=self.updated_at,
+                       deleted_at=self.deleted_at)
+
+    @classmethod
+    def from_entity(cls, c: Company) -> CompanyRow:
+        return cls(id=c.id, name=c.name, name_key=company_name_key(c.name), description=c.description,
+                   owner_user_id=c.owner_user_id, is_active=c.is_active, created_at=c.created_at,
+                   updated_at=c.updated_at, deleted_at=c.deleted_at)
+
 
 class UserRow(Base):
     __tablename__ = "users"
@@ -90,6 +102,8 @@ class UserRow(Base):
         CheckConstraint("(deleted_at IS NULL) OR (status = 'deleted')", name="deleted_status"),
         Index("ix_users_company_id_created_at", "company_id", "created_at"),
         Index("ix_users_created_at", "created_at"),
+        Index("ix_users_role_created_at", "role", "created_at"),
+        Index("ix_users_status_created_at", "status", "created_at"),
     )
 
     id: Mapped[str] = mapped_column(String(20), primary_key=True)

@@ -13,6 +13,7 @@ from auth_service.application.errors import ServiceUnavailableError
 from auth_service.application.ports import (
     AuditRepository,
     Clock,
+    CompanyRepository,
     FailureCounterRepository,
     OneTimeTokenRepository,
     Outbox,
@@ -24,10 +25,17 @@ from auth_service.application.ports import (
     SigningKeyRepository,
     UserRepository,
 )
-from auth_service.domain.errors import ConflictError, DomainError, EmailTakenError, UsernameTakenError
+from auth_service.domain.errors import (
+    CompanyNameTakenError,
+    ConflictError,
+    DomainError,
+    EmailTakenError,
+    UsernameTakenError,
+)
 from auth_service.infrastructure.db.errors import is_unavailable
 from auth_service.infrastructure.db.repositories import (
     SqlAuditRepository,
+    SqlCompanyRepository,
     SqlFailureCounterRepository,
     SqlOneTimeTokenRepository,
     SqlRefreshTokenRepository,
@@ -44,6 +52,8 @@ from auth_service.infrastructure.mail.outbox import SqlOutbox
 _CONSTRAINTS: tuple[tuple[tuple[str, ...], type[DomainError], str], ...] = (
     (("uq_users_email", "users.email"), EmailTakenError, "This e-mail address is already registered."),
     (("uq_users_username", "users.username"), UsernameTakenError, "This username is already taken."),
+    (("uq_companies_name_key", "companies.name_key"), CompanyNameTakenError,
+     "A company with this name already exists."),
 )
 
 
@@ -72,6 +82,7 @@ class SqlUnitOfWork:
     async def __aenter__(self) -> Self:
         self._session = session = self._sessions()
         self.users: UserRepository = SqlUserRepository(session)
+        self.companies: CompanyRepository = SqlCompanyRepository(session)
         self.registrations: RegistrationRepository = SqlRegistrationRepository(session)
         self.sessions: SessionRepository = SqlSessionRepository(session)
         self.refresh_tokens: RefreshTokenRepository = SqlRefreshTokenRepository(session)

@@ -220,7 +220,9 @@ def upgrade() -> None:
 
 
 
-    op.bulk_insert(sa.table('locks', sa.column('name', sa.String)), [{'name': 'signing_keys'}, {'name': 'audit_chain'}])
+    # Rows to lock on: key creation, the audit sequencer, and the last-admin check.
+    op.bulk_insert(sa.table('locks', sa.column('name', sa.String)),
+                   [{'name': 'signing_keys'}, {'name': 'audit_chain'}, {'name': 'admins'}])
 
 
 def downgrade() -> None:
