@@ -30,7 +30,8 @@ from auth_service.application.commands.update_user import UpdateUserHandler
 from auth_service.application.commands.verify_email import VerifyEmailHandler
 from auth_service.application.config import AuthConfig
 from auth_service.application.lockout import LockoutGuard
-from auth_service.application.ports import Clock, UnitOfWork
+from auth_service.application.ports import Clock, RequestContext, UnitOfWork
+from auth_service.application.queries.audit import AuditQueries
 from auth_service.application.queries.authenticate import Authenticate, Introspect
 from auth_service.application.queries.companies import CompanyQueries
 from auth_service.application.queries.get_me import GetMe, ListMySessions
@@ -39,6 +40,7 @@ from auth_service.application.token_pairs import TokenMinter
 from auth_service.domain.lockout import LockoutPolicy
 from auth_service.infrastructure.clock import SystemClock
 from auth_service.infrastructure.db.audit_chain import AuditChain
+from auth_service.infrastructure.db.audit_views import SqlAuditViews
 from auth_service.infrastructure.db.engine import make_engine, make_sessionmaker
 from auth_service.infrastructure.db.errors import DEPENDENCY_ERRORS, is_unavailable
 from auth_service.infrastructure.db.migrate import upgrade_to_head
@@ -64,6 +66,7 @@ log = structlog.get_logger(__name__)
 
 SUCCESSOR_SWEEP_INTERVAL = 60.0
 AUDIT_LINK_INTERVAL = 1.0
+AUDIT_PURGE_INTERVAL = 24 * 3600.0
 
 
 def auth_config(settings: Settings) -> AuthConfig:
@@ -153,6 +156,7 @@ class Container:
         self.change_company = ChangeCompanyHandler(uow, self.revocations, clock)
         self.companies = CompanyQueries(SqlCompanyViews(self.engine))
         self.company_admin = CompanyAdministration(uow, self.revocations, clock)
+        self.audit = AuditQueries(SqlAuditViews(self.engine), uow, clock)
         self.list_my_sessions = ListMySessions(uow, clock)
         self.is_unavailable = is_unavailable
         self.dependency_errors = DEPENDENCY_ERRORS
@@ -174,6 +178,7 @@ class Container:
         self._spawn(self.revocations.run_poller(self.uow, settings.revocation_poll_interval))
         self._spawn(self._sweep_successors())
         self._spawn(self.audit_chain.run(AUDIT_LINK_INTERVAL))
+        self._spawn(self._purge_daily())
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         self._tasks.append(asyncio.create_task(coroutine))
@@ -213,6 +218,20 @@ class Container:
         await self.key_store.load(self.uow, self.clock)
         return await self.key_store.rotate(self.uow, self.clock, self.settings.jwt_algorithm, self.box,
                                            self.settings.key_prepublish, now_flag=now)
+
+    async def purge_audit(self, retention_days: int | None = None) -> int:
+        days = self.settings.audit_retention_days if retention_days is None else retention_days
+        now = self.clock.now()
+        return await self.audit_chain.purge(now - timedelta(days=days), now, RequestContext())
+
+    async def _purge_daily(self) -> None:
+        """Retention (SPEC §6): every instance tries daily; the chain lock makes one of them do it."""
+        while True:
+            await asyncio.sleep(AUDIT_PURGE_INTERVAL)
+            try:
+                await self.purge_audit()
+            except Exception as exc:
+                log.warning("audit_purge_failed", error=type(exc).__name__)
 
     async def reencrypt_secrets(self) -> dict[str, int]:
         return await reencrypt_all(self.sessionmaker, self.box)

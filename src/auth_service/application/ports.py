@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, Self
 
 from auth_service.application.pagination import Page, PageRequest
-from auth_service.application.views import CompanyView, UserView
+from auth_service.application.views import AuditStatistics, AuditView, CompanyView, UserView
 from auth_service.domain.audit import AuditRecord
 from auth_service.domain.companies import Company
 from auth_service.domain.lockout import FailureCounter
@@ -309,3 +309,30 @@ class UserViews(Protocol):
 class CompanyViews(Protocol):
     async def get(self, company_id: str) -> CompanyView | None: ...
     async def list(self, only_company_id: str | None, restricted: bool, page: PageRequest) -> Page[CompanyView]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class AuditQuery:
+    """Audit filters (SPEC §6), already narrowed to what the caller may see."""
+
+    only_company_id: str | None = None
+    restricted: bool = False
+    actions: tuple[str, ...] = ()
+    outcome: str | None = None
+    actor_id: str | None = None
+    target_type: str | None = None
+    target_id: str | None = None
+    company_id: str | None = None
+    ip: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    involving_user_id: str | None = None  # actor or target: a user's own security log
+
+
+class AuditViews(Protocol):
+    async def search(self, query: AuditQuery, page: PageRequest) -> Page[AuditView]: ...
+    def stream(self, query: AuditQuery) -> AsyncIterator[list[AuditView]]:
+        """Newest first, in chunks, with constant memory however many records match."""
+        ...
+
+    async def statistics(self, query: AuditQuery) -> AuditStatistics: ...

@@ -69,3 +69,29 @@ class CompanyView:
     user_count: int
     created_at: datetime
     updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AuditView:
+    id: str
+    occurred_at: datetime
+    action: str
+    outcome: str
+    actor_id: str | None
+    target_type: str | None
+    target_id: str | None
+    company_id: str | None
+    ip: str | None
+    user_agent: str | None
+    trace_id: str | None
+    details: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class AuditStatistics:
+    total: int
+    by_action: dict[str, int]
+    by_outcome: dict[str, int]
+    by_day: list[tuple[str, int]]
+    failed_logins: int
+    locked_accounts: int

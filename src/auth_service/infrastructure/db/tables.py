@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
@@ -287,6 +288,10 @@ class AuditLogRow(Base):
         Index("ix_audit_logs_target_id_occurred_at", "target_id", "occurred_at"),
         Index("ix_audit_logs_company_id_occurred_at", "company_id", "occurred_at"),
         Index("ix_audit_logs_action_occurred_at", "action", "occurred_at"),
+        Index("ix_audit_logs_ip_occurred_at", "ip", "occurred_at"),
+        Index("ix_audit_logs_outcome_occurred_at", "outcome", "occurred_at"),
+        Index("ix_audit_logs_unlinked", "occurred_at", "id", postgresql_where=text("seq IS NULL"),
+              sqlite_where=text("seq IS NULL")),
     )
 
     id: Mapped[str] = mapped_column(String(20), primary_key=True)

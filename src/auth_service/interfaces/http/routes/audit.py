@@ -1,0 +1,108 @@
+"""/api/v1/audit and /api/v1/security/audit-log (SPEC §6)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated, Literal
+
+import orjson
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import StreamingResponse
+
+from auth_service.application.queries.audit import AuditFilters
+from auth_service.application.views import AuditView
+from auth_service.interfaces.http.audit_schemas import AuditListResponse, AuditStatisticsResponse
+from auth_service.interfaces.http.dependencies import ContextDep, HandlersDep, PrincipalDep
+from auth_service.interfaces.http.openapi import errors
+from auth_service.interfaces.http.routes.users import PageDep
+
+router = APIRouter(prefix="/audit", tags=["audit"])
+security_router = APIRouter(prefix="/security", tags=["security"])
+
+CSV_COLUMNS = ("id", "occurred_at", "action", "outcome", "actor_id", "target_type", "target_id", "company_id", "ip",
+               "user_agent", "trace_id", "details")
+Text = Annotated[str | None, Query(max_length=128)]
+
+
+async def audit_filters(
+    action: Annotated[str | None, Query(max_length=1024, description="Comma-separated actions.")] = None,
+    outcome: Literal["success", "failure"] | None = None,
+    actor_id: Text = None,
+    target_type: Literal["user", "company", "session", "audit", "key"] | None = None,
+    target_id: Text = None,
+    company_id: Text = None,
+    ip: Annotated[str | None, Query(max_length=45)] = None,
+    since: Annotated[datetime | None, Query(alias="from")] = None,
+    until: Annotated[datetime | None, Query(alias="to")] = None,
+) -> AuditFilters:
+    actions = tuple(a.strip() for a in (action or "").split(",") if a.strip())
+    return AuditFilters(actions=actions, outcome=outcome, actor_id=actor_id, target_type=target_type,
+                        target_id=target_id, company_id=company_id, ip=ip, since=since, until=until)
+
+
+FiltersDep = Annotated[AuditFilters, Depends(audit_filters)]
+
+
+@router.get("/logs", responses=errors(401, 403, 422))
+async def list_logs(principal: PrincipalDep, handlers: HandlersDep, filters: FiltersDep,
+                    page: PageDep) -> AuditListResponse:
+    """Newest first."""
+    return AuditListResponse.of(await handlers.audit.search(principal, filters, page))
+
+
+@router.get("/logs/export", responses={**errors(401, 403, 422), 200: {
+    "description": "CSV (default) or NDJSON, streamed.",
+    "content": {"text/csv": {"schema": {"type": "string"}}, "application/x-ndjson": {"schema": {"type": "string"}}}}})
+async def export_logs(principal: PrincipalDep, handlers: HandlersDep, filters: FiltersDep, ctx: ContextDep,
+                      format: Literal["csv", "ndjson"] = "csv") -> StreamingResponse:
+    chunks = await handlers.audit.export(principal, filters, format, ctx)
+    body = _csv(chunks) if format == "csv" else _ndjson(chunks)
+    media = "text/csv; charset=utf-8" if format == "csv" else "application/x-ndjson"
+    return StreamingResponse(body, media_type=media, headers={
+        "Content-Disposition": f'attachment; filename="audit-logs.{format}"'})
+
+
+@router.get("/statistics", responses=errors(401, 403, 422))
+async def statistics(principal: PrincipalDep, handlers: HandlersDep, filters: FiltersDep) -> AuditStatisticsResponse:
+    """Counts over `from`..`to` (default: the last 30 days)."""
+    return AuditStatisticsResponse.of(await handlers.audit.statistics(principal, filters))
+
+
+@security_router.get("/audit-log", responses=errors(401, 422))
+async def own_audit_log(principal: PrincipalDep, handlers: HandlersDep, page: PageDep) -> AuditListResponse:
+    return AuditListResponse.of(await handlers.audit.own(principal, page))
+
+
+def _row(view: AuditView) -> dict[str, object]:
+    return {"id": view.id, "occurred_at": view.occurred_at.isoformat().replace("+00:00", "Z"),
+            "action": view.action, "outcome": view.outcome, "actor_id": view.actor_id,
+            "target_type": view.target_type, "target_id": view.target_id, "company_id": view.company_id,
+            "ip": view.ip, "user_agent": view.user_agent, "trace_id": view.trace_id, "details": view.details}
+
+
+def _cell(value: object) -> str:
+    text = "" if value is None else value if isinstance(value, str) else orjson.dumps(value).decode()
+    # CSV injection: a spreadsheet would run a cell starting with one of these as a formula.
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+async def _csv(chunks: AsyncIterator[list[AuditView]]) -> AsyncIterator[str]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_COLUMNS)
+    async for chunk in chunks:
+        for view in chunk:
+            writer.writerow([_cell(value) for value in _row(view).values()])
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+    if buffer.tell():  # only the header: nothing matched
+        yield buffer.getvalue()
+
+
+async def _ndjson(chunks: AsyncIterator[list[AuditView]]) -> AsyncIterator[bytes]:
+    async for chunk in chunks:
+        yield b"".join(orjson.dumps(_row(view)) + b"\n" for view in chunk)
