@@ -53,6 +53,8 @@ from auth_service.infrastructure.logging import configure_logging
 from auth_service.infrastructure.mail.outbox import OutboxWorker
 from auth_service.infrastructure.mail.senders import ConsoleSender, MailSender, SmtpSender
 from auth_service.infrastructure.metrics import PrometheusMetrics
+from auth_service.infrastructure.rate_limit import LimitsRateLimiter
+from auth_service.infrastructure.redis_bus import RedisRevocationBus
 from auth_service.infrastructure.revocations import InMemoryRevocationList
 from auth_service.infrastructure.security.argon2_hasher import Argon2PasswordHasher
 from auth_service.infrastructure.security.jwt_tokens import JwtAccessTokens
@@ -112,6 +114,11 @@ class Container:
         self.access_tokens = JwtAccessTokens(self.key_store, settings.issuer, settings.jwt_audience)
         self.revocations = InMemoryRevocationList(self.clock, config.access_token_ttl + timedelta(seconds=60))
         self.identity = LocalIdentityProvider()
+        self.rate_limiter = LimitsRateLimiter(
+            {"login": settings.rate_limit_login, "register": settings.rate_limit_register,
+             "forgot": settings.rate_limit_forgot, "refresh": settings.rate_limit_refresh,
+             "default": settings.rate_limit_default},
+            enabled=settings.rate_limit_enabled, redis_url=settings.redis_url, metrics=self.metrics)
         sender = mail_sender or (ConsoleSender() if settings.mail_backend == "console" else SmtpSender(
             settings.smtp_host, settings.smtp_port, settings.smtp_username, settings.smtp_password,
             settings.smtp_starttls, settings.mail_from, settings.smtp_timeout))
@@ -161,6 +168,10 @@ class Container:
         self.is_unavailable = is_unavailable
         self.dependency_errors = DEPENDENCY_ERRORS
         self._tasks: list[asyncio.Task[None]] = []
+        self.revocation_bus: RedisRevocationBus | None = None
+        if settings.redis_url:
+            self.revocation_bus = RedisRevocationBus(settings.redis_url, self.revocations, self.uow, self.metrics)
+            self.revocations.broadcast_with(self.revocation_bus.publish)
 
     # -- lifecycle --------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -176,6 +187,8 @@ class Container:
         self._spawn(self.outbox_worker.run())
         self._spawn(self.key_store.run_reloader(self.uow, self.clock, settings.key_reload_interval))
         self._spawn(self.revocations.run_poller(self.uow, settings.revocation_poll_interval))
+        if self.revocation_bus is not None:
+            self._spawn(self.revocation_bus.run())
         self._spawn(self._sweep_successors())
         self._spawn(self.audit_chain.run(AUDIT_LINK_INTERVAL))
         self._spawn(self._purge_daily())
@@ -192,6 +205,8 @@ class Container:
         self._tasks.clear()
         if self.hibp is not None:
             await self.hibp.aclose()
+        if self.revocation_bus is not None:
+            await self.revocation_bus.close()
         self.hasher.close()
         await self.engine.dispose()
 
@@ -250,6 +265,8 @@ class Container:
                     await connection.execute(text("SELECT 1"))
         except Exception:
             checks["database"] = "unavailable"
+        if self.revocation_bus is not None and not await self.revocation_bus.ping():
+            checks["cache"] = "unavailable"
         return checks
 
     async def refresh_gauges(self) -> None:

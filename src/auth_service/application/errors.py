@@ -120,8 +120,9 @@ class RetryLaterError(DomainError):
 class RateLimitedError(RetryLaterError):
     code = "rate_limited"
 
-    def __init__(self, retry_after: int) -> None:
+    def __init__(self, retry_after: int, limit: int | None = None) -> None:
         super().__init__("Too many requests; try again later.", retry_after)
+        self.limit = limit
 
 
 class AccountLockedError(RetryLaterError):

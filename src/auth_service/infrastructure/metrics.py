@@ -46,6 +46,15 @@ class PrometheusMetrics:
         self._rate_limited = Counter(
             "auth_rate_limited_total", "Requests refused by a rate limit.", registry=self.registry
         )
+        self._rate_limit_degraded = Counter(
+            "auth_rate_limit_degraded_total",
+            "Times the shared rate-limit store (Redis) failed and limits fell back to this instance.",
+            registry=self.registry,
+        )
+        self._revocation_sync_failures = Counter(
+            "auth_revocation_broadcast_failures_total", "Failures of the revocation broadcast (Redis).",
+            registry=self.registry,
+        )
         self._active_sessions = Gauge(
             "auth_active_sessions", "Sessions neither revoked nor expired.", registry=self.registry
         )
@@ -68,6 +77,12 @@ class PrometheusMetrics:
 
     def rate_limited(self) -> None:
         self._rate_limited.inc()
+
+    def rate_limit_degraded(self) -> None:
+        self._rate_limit_degraded.inc()
+
+    def revocation_broadcast_failed(self) -> None:
+        self._revocation_sync_failures.inc()
 
     def set_active_sessions(self, count: int) -> None:
         self._active_sessions.set(count)

@@ -6,7 +6,7 @@ faster later without changing the port)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 
 import structlog
@@ -21,11 +21,21 @@ class InMemoryRevocationList:
         self._clock, self._horizon = clock, horizon
         self._revoked: dict[str, datetime] = {}
         self._synced_until: datetime | None = None
+        self._broadcast: Callable[[Sequence[str], datetime], Awaitable[None]] | None = None
+
+    def broadcast_with(self, publish: Callable[[Sequence[str], datetime], Awaitable[None]]) -> None:
+        """Also tell the other instances (Redis pub/sub) whenever this one revokes."""
+        self._broadcast = publish
 
     def is_revoked(self, session_id: str) -> bool:
         return session_id in self._revoked
 
     async def publish(self, session_ids: Sequence[str], revoked_at: datetime) -> None:
+        self.remember(session_ids, revoked_at)
+        if self._broadcast is not None and session_ids:
+            await self._broadcast(session_ids, revoked_at)
+
+    def remember(self, session_ids: Sequence[str], revoked_at: datetime) -> None:
         for session_id in session_ids:
             self._revoked[session_id] = revoked_at
 
