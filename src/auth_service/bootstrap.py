@@ -20,6 +20,7 @@ from auth_service.application.commands.create_user import CreateUserHandler
 from auth_service.application.commands.delete_user import DeleteUserHandler
 from auth_service.application.commands.log_in import LogInHandler
 from auth_service.application.commands.manage_companies import CompanyAdministration
+from auth_service.application.commands.manage_mfa import MfaSettings
 from auth_service.application.commands.refresh_tokens import RefreshTokensHandler
 from auth_service.application.commands.register_user import RegisterUserHandler
 from auth_service.application.commands.resend_verification import ResendVerificationHandler
@@ -28,8 +29,10 @@ from auth_service.application.commands.revoke_sessions import SessionRevoker
 from auth_service.application.commands.update_me import UpdateMeHandler
 from auth_service.application.commands.update_user import UpdateUserHandler
 from auth_service.application.commands.verify_email import VerifyEmailHandler
+from auth_service.application.commands.verify_mfa import VerifyMfaHandler
 from auth_service.application.config import AuthConfig
 from auth_service.application.lockout import LockoutGuard
+from auth_service.application.mfa import SecondFactor
 from auth_service.application.ports import Clock, RequestContext, UnitOfWork
 from auth_service.application.queries.audit import AuditQueries
 from auth_service.application.queries.authenticate import Authenticate, Introspect
@@ -62,6 +65,7 @@ from auth_service.infrastructure.security.keys import KeyStore
 from auth_service.infrastructure.security.password_policy import BreachedList, DefaultPasswordPolicy, HibpClient
 from auth_service.infrastructure.security.random_secrets import RandomSecrets
 from auth_service.infrastructure.security.secret_box import AesGcmSecretBox
+from auth_service.infrastructure.security.totp import PyotpTotp
 from auth_service.infrastructure.settings import ConfigurationError, Settings, load_settings, production_problems
 
 log = structlog.get_logger(__name__)
@@ -164,6 +168,9 @@ class Container:
         self.companies = CompanyQueries(SqlCompanyViews(self.engine))
         self.company_admin = CompanyAdministration(uow, self.revocations, clock)
         self.audit = AuditQueries(SqlAuditViews(self.engine), uow, clock)
+        factor = SecondFactor(self.box, self.secrets, PyotpTotp())
+        self.mfa = MfaSettings(uow, self.hasher, lockout, factor, clock)
+        self.verify_mfa = VerifyMfaHandler(uow, self.secrets, factor, lockout, minter, clock, self.metrics)
         self.list_my_sessions = ListMySessions(uow, clock)
         self.is_unavailable = is_unavailable
         self.dependency_errors = DEPENDENCY_ERRORS

@@ -148,3 +148,21 @@ class ServiceUnavailableError(DomainError):
 
 class LastAdminError(DomainError):
     code = "last_admin"
+
+
+class InvalidMfaCodeError(DomainError):
+    """A wrong code at the MFA settings endpoints (400)."""
+
+    code = "invalid_mfa_code"
+
+    def __init__(self) -> None:
+        super().__init__("The code is incorrect.")
+
+
+class MfaChallengeFailedError(DomainError):
+    """A wrong code answering a login challenge (401)."""
+
+    code = "invalid_mfa_code"
+
+    def __init__(self) -> None:
+        super().__init__("The code is incorrect.")

@@ -161,6 +161,12 @@ class Metrics(Protocol):
     def rate_limit_degraded(self) -> None: ...
 
 
+class Totp(Protocol):
+    def new_secret(self) -> str: ...
+    def provisioning_uri(self, secret: str, account: str) -> str: ...
+    def matching_step(self, secret: str, code: str, now: datetime) -> int | None: ...
+
+
 class RateLimiter(Protocol):
     """Request limits of SPEC §7, keyed per IP, email or session; raises RateLimitedError."""
 
@@ -267,8 +273,38 @@ class CompanyRepository(Protocol):
     async def active_member_count(self, company_id: str) -> int: ...
 
 
+@dataclass(slots=True)
+class MfaChallenge:
+    """A login waiting for its second factor; the opaque `mfa_token` is stored only as a hash."""
+
+    token_hash: str
+    user_id: str
+    created_at: datetime
+    expires_at: datetime
+    failures: int = 0
+    consumed_at: datetime | None = None
+
+
+class MfaRepository(Protocol):
+    async def replace_backup_codes(self, user_id: str, code_hashes: Sequence[str], now: datetime) -> None: ...
+    async def delete_backup_codes(self, user_id: str) -> None: ...
+    async def use_backup_code(self, user_id: str, code_hash: str, now: datetime) -> bool:
+        """Atomically mark an unused code used: True for exactly one caller."""
+        ...
+
+    async def accept_totp_step(self, user_id: str, step: int) -> bool:
+        """Record `step` as used only if it is newer than the last one: a code works once."""
+        ...
+
+    async def add_challenge(self, challenge: MfaChallenge) -> None: ...
+    async def get_challenge(self, token_hash: str) -> MfaChallenge | None: ...
+    async def count_challenge_failure(self, token_hash: str) -> int: ...
+    async def consume_challenge(self, token_hash: str, now: datetime, max_failures: int) -> bool: ...
+
+
 class UnitOfWork(Protocol):
     users: UserRepository
+    mfa: MfaRepository
     companies: CompanyRepository
     registrations: RegistrationRepository
     sessions: SessionRepository

@@ -70,6 +70,8 @@ class User:
     last_login_at: datetime | None = None
     deleted_at: datetime | None = None
     keycloak_id: str | None = None
+    totp_secret_enc: str | None = None  # set while enrolling and while MFA is on; encrypted at rest
+    totp_last_step: int | None = None  # the last TOTP step accepted: each code works once
 
     @classmethod
     def register(

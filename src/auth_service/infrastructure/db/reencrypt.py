@@ -8,8 +8,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import InstrumentedAttribute
 
 from auth_service.application.commands.refresh_tokens import SUCCESSOR_PURPOSE
+from auth_service.application.mfa import TOTP_PURPOSE
 from auth_service.application.ports import SecretBox
-from auth_service.infrastructure.db.tables import OutboxRow, RefreshTokenRow, SigningKeyRow
+from auth_service.infrastructure.db.tables import OutboxRow, RefreshTokenRow, SigningKeyRow, UserRow
 from auth_service.infrastructure.mail.outbox import PURPOSE as OUTBOX_PURPOSE
 from auth_service.infrastructure.security.keys import PURPOSE as SIGNING_KEY_PURPOSE
 
@@ -18,6 +19,7 @@ _ENCRYPTED: tuple[tuple[InstrumentedAttribute[object], InstrumentedAttribute[str
     (SigningKeyRow.kid, SigningKeyRow.private_key_enc, SIGNING_KEY_PURPOSE),
     (OutboxRow.id, OutboxRow.payload_enc, OUTBOX_PURPOSE),
     (RefreshTokenRow.token_hash, RefreshTokenRow.successor_enc, SUCCESSOR_PURPOSE),
+    (UserRow.id, UserRow.totp_secret_enc, TOTP_PURPOSE),
 )
 
 

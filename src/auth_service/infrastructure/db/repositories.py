@@ -13,6 +13,7 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth_service.application.ports import (
+    MfaChallenge,
     OneTimeToken,
     Registration,
     ResendThrottle,
@@ -29,6 +30,8 @@ from auth_service.infrastructure.db.tables import (
     CompanyRow,
     FailureCounterRow,
     LockRow,
+    MfaBackupCodeRow,
+    MfaChallengeRow,
     OneTimeTokenRow,
     RefreshTokenRow,
     RegistrationRow,
@@ -339,4 +342,57 @@ class SqlSigningKeyRepository:
     async def revoke(self, kid: str, now: datetime) -> bool:
         stmt = (update(SigningKeyRow).where(SigningKeyRow.kid == kid, SigningKeyRow.revoked_at.is_(None))
                 .values(revoked_at=now))
+        return _rowcount(await self._session.execute(stmt)) == 1
+
+
+class SqlMfaRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def replace_backup_codes(self, user_id: str, code_hashes: Sequence[str], now: datetime) -> None:
+        await self.delete_backup_codes(user_id)
+        if code_hashes:
+            await self._session.execute(insert(MfaBackupCodeRow).values(
+                [{"code_hash": h, "user_id": user_id, "created_at": now} for h in code_hashes]))
+
+    async def delete_backup_codes(self, user_id: str) -> None:
+        await self._session.execute(delete(MfaBackupCodeRow).where(MfaBackupCodeRow.user_id == user_id))
+
+    async def use_backup_code(self, user_id: str, code_hash: str, now: datetime) -> bool:
+        stmt = (update(MfaBackupCodeRow)
+                .where(MfaBackupCodeRow.code_hash == code_hash, MfaBackupCodeRow.user_id == user_id,
+                       MfaBackupCodeRow.used_at.is_(None))
+                .values(used_at=now))
+        return _rowcount(await self._session.execute(stmt)) == 1
+
+    async def accept_totp_step(self, user_id: str, step: int) -> bool:
+        stmt = (update(UserRow)
+                .where(UserRow.id == user_id,
+                       (UserRow.totp_last_step.is_(None)) | (UserRow.totp_last_step < step))
+                .values(totp_last_step=step))
+        return _rowcount(await self._session.execute(stmt)) == 1
+
+    async def add_challenge(self, challenge: MfaChallenge) -> None:
+        await self._session.execute(insert(MfaChallengeRow).values(
+            token_hash=challenge.token_hash, user_id=challenge.user_id, created_at=challenge.created_at,
+            expires_at=challenge.expires_at, failures=challenge.failures, consumed_at=challenge.consumed_at))
+
+    async def get_challenge(self, token_hash: str) -> MfaChallenge | None:
+        row = await self._session.get(MfaChallengeRow, token_hash, populate_existing=True)
+        if row is None:
+            return None
+        return MfaChallenge(token_hash=row.token_hash, user_id=row.user_id, created_at=row.created_at,
+                            expires_at=row.expires_at, failures=row.failures, consumed_at=row.consumed_at)
+
+    async def count_challenge_failure(self, token_hash: str) -> int:
+        await self._session.execute(update(MfaChallengeRow).where(MfaChallengeRow.token_hash == token_hash)
+                                    .values(failures=MfaChallengeRow.failures + 1))
+        return int(await self._session.scalar(
+            select(MfaChallengeRow.failures).where(MfaChallengeRow.token_hash == token_hash)) or 0)
+
+    async def consume_challenge(self, token_hash: str, now: datetime, max_failures: int) -> bool:
+        stmt = (update(MfaChallengeRow)
+                .where(MfaChallengeRow.token_hash == token_hash, MfaChallengeRow.consumed_at.is_(None),
+                       MfaChallengeRow.expires_at > now, MfaChallengeRow.failures < max_failures)
+                .values(consumed_at=now))
         return _rowcount(await self._session.execute(stmt)) == 1

@@ -132,6 +132,8 @@ class UserRow(Base):
     last_login_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     deleted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     keycloak_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    totp_secret_enc: Mapped[str | None] = mapped_column(Text)
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
 
     def to_entity(self) -> User:
         return User(
@@ -143,6 +145,7 @@ class UserRow(Base):
             profile=dict(self.profile or {}), mfa_enabled=self.mfa_enabled,
             pending_until=self.pending_until, created_by=self.created_by, updated_by=self.updated_by,
             last_login_at=self.last_login_at, deleted_at=self.deleted_at, keycloak_id=self.keycloak_id,
+            totp_secret_enc=self.totp_secret_enc, totp_last_step=self.totp_last_step,
         )
 
     @classmethod
@@ -155,7 +158,8 @@ class UserRow(Base):
             company_id=user.company_id, network_id=user.network_id, station_id=user.station_id,
             profile=user.profile, mfa_enabled=user.mfa_enabled, pending_until=user.pending_until,
             created_by=user.created_by, updated_by=user.updated_by, last_login_at=user.last_login_at,
-            deleted_at=user.deleted_at, keycloak_id=user.keycloak_id,
+            deleted_at=user.deleted_at, keycloak_id=user.keycloak_id, totp_secret_enc=user.totp_secret_enc,
+            totp_last_step=user.totp_last_step,
         )
 
 
@@ -278,6 +282,26 @@ class OneTimeTokenRow(Base):
     def to_entity(self) -> OneTimeToken:
         return OneTimeToken(token_hash=self.token_hash, purpose=self.purpose, user_id=self.user_id,
                             created_at=self.created_at, expires_at=self.expires_at, used_at=self.used_at)
+
+
+class MfaBackupCodeRow(Base):
+    __tablename__ = "mfa_backup_codes"
+
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class MfaChallengeRow(Base):
+    __tablename__ = "mfa_challenges"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    consumed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class AuditLogRow(Base):

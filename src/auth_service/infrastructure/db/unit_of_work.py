@@ -15,6 +15,7 @@ from auth_service.application.ports import (
     Clock,
     CompanyRepository,
     FailureCounterRepository,
+    MfaRepository,
     OneTimeTokenRepository,
     Outbox,
     RefreshTokenRepository,
@@ -37,6 +38,7 @@ from auth_service.infrastructure.db.repositories import (
     SqlAuditRepository,
     SqlCompanyRepository,
     SqlFailureCounterRepository,
+    SqlMfaRepository,
     SqlOneTimeTokenRepository,
     SqlRefreshTokenRepository,
     SqlRegistrationRepository,
@@ -83,6 +85,7 @@ class SqlUnitOfWork:
         self._session = session = self._sessions()
         self.users: UserRepository = SqlUserRepository(session)
         self.companies: CompanyRepository = SqlCompanyRepository(session)
+        self.mfa: MfaRepository = SqlMfaRepository(session)
         self.registrations: RegistrationRepository = SqlRegistrationRepository(session)
         self.sessions: SessionRepository = SqlSessionRepository(session)
         self.refresh_tokens: RefreshTokenRepository = SqlRefreshTokenRepository(session)
