@@ -15,8 +15,8 @@ from starlette.types import Receive, Scope, Send
 
 from auth_service.application.ports import Metrics
 from auth_service.infrastructure.logging import configure_logging
-from auth_service.interfaces.http.client_ip import ClientIpResolver
 from auth_service.infrastructure.metrics import PrometheusMetrics as HttpMetrics
+from auth_service.interfaces.http.client_ip import ClientIpResolver
 from auth_service.interfaces.http.middleware import (
     BodySizeLimitMiddleware,
     ErrorHandler,
