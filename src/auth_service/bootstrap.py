@@ -143,7 +143,7 @@ class Container:
         self.register_user = RegisterUserHandler(uow, self.hasher, self.policy, self.secrets, clock, config)
         self.verify_email = VerifyEmailHandler(uow, self.secrets, clock, config, self.identity)
         self.resend_verification = ResendVerificationHandler(uow, self.secrets, clock, config)
-        self.log_in = LogInHandler(uow, self.hasher, lockout, minter, clock, self.metrics)
+        self.log_in = LogInHandler(uow, self.hasher, lockout, minter, clock, self.metrics, self.secrets)
         self.refresh_tokens = RefreshTokensHandler(uow, minter, self.box, self.revocations, clock, config,
                                                    self.metrics)
         self.sessions = SessionRevoker(uow, minter, self.access_tokens, self.revocations, clock)

@@ -116,8 +116,8 @@ def minter(access_tokens: FakeAccessTokens, secrets: FakeSecrets, config: AuthCo
 
 @pytest.fixture
 def log_in(uow_factory: Callable[[], FakeUnitOfWork], hasher: FakeHasher, lockout: LockoutGuard,
-           minter: TokenMinter, clock: FixedClock, metrics: FakeMetrics) -> LogInHandler:
-    return LogInHandler(uow_factory, hasher, lockout, minter, clock, metrics)
+           minter: TokenMinter, clock: FixedClock, metrics: FakeMetrics, secrets: FakeSecrets) -> LogInHandler:
+    return LogInHandler(uow_factory, hasher, lockout, minter, clock, metrics, secrets)
 
 
 @pytest.fixture

@@ -162,10 +162,6 @@ async def test_rfc7009_revocation_is_silent_about_tokens_it_does_not_know(
     assert (uow.commits, uow.committed.audit, revocations.revoked) == (commits, audit, set())
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "SessionRevoker.revoke_token writes session.revoked without company_id (the other revocation records "
-    "carry the user's company); SPEC §6: company_id is the target's company, or the actor's when the target "
-    "has none, so a partner's company-scoped audit view misses these records."))
 async def test_an_rfc7009_revocation_record_carries_the_user_s_company(revoker: SessionRevoker, sign_in: SignIn,
                                                                        uow: FakeUnitOfWork) -> None:
     tokens, _ = await sign_in()

@@ -69,7 +69,11 @@ class CreateUserHandler:
             company_id = p.company_id
         check_company_role(cmd.role, company_id, "company_id")
         email = normalize_email(cmd.email)
-        username = cmd.username.strip() if cmd.username else email
+        username = cmd.username.strip() if cmd.username is not None else email
+        if not username:
+            raise FieldValidationError("username", "The username cannot be empty.")
+        if normalize_email(username) == email:
+            username = email  # the own email, however it was spelled
         check_username(username, email)
         user = User(id=new_user_id(), email=email, username=username, password_hash=None, role=cmd.role,
                     status=UserStatus.ACTIVE, source=Source.INTERNAL, created_at=now, updated_at=now,

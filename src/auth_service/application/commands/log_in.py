@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from auth_service.application.audit import audit_record
+from auth_service.application.commands.verify_mfa import ChallengeIssued, open_challenge
 from auth_service.application.errors import (
     AccountDisabledError,
     EmailNotVerifiedError,
@@ -19,6 +20,7 @@ from auth_service.application.ports import (
     Metrics,
     PasswordHasher,
     RequestContext,
+    Secrets,
     UnitOfWork,
 )
 from auth_service.application.token_pairs import TokenMinter
@@ -41,15 +43,16 @@ class LogInHandler:
     MfaRequiredError."""
 
     def __init__(self, uow: Callable[[], UnitOfWork], hasher: PasswordHasher, lockout: LockoutGuard,
-                 minter: TokenMinter, clock: Clock, metrics: Metrics) -> None:
+                 minter: TokenMinter, clock: Clock, metrics: Metrics, secrets: Secrets) -> None:
         self._uow, self._hasher, self._lockout = uow, hasher, lockout
-        self._minter, self._clock, self._metrics = minter, clock, metrics
+        self._minter, self._clock, self._metrics, self._secrets = minter, clock, metrics, secrets
 
-    async def __call__(self, cmd: LogIn) -> IssuedTokens:
+    async def __call__(self, cmd: LogIn) -> IssuedTokens | ChallengeIssued:
         email, password = normalize_email(cmd.email), normalize_password(cmd.password)
         async with self._uow() as uow:
             await self._lockout.ensure_not_locked(uow, email, self._clock.now())
             user = await uow.users.get_by_email(email)
+            company = await uow.companies.get(user.company_id) if user and user.company_id else None
         if not await self._password_matches(user, password):
             self._metrics.login("failure")
             await self._lockout.record_failure(email, cmd.ctx, actor_id=user.id if user else None,
@@ -65,9 +68,12 @@ class LogInHandler:
         if status is not UserStatus.ACTIVE:
             await self._audit_failure(cmd.ctx, user, email, "account_disabled")
             raise AccountDisabledError()
-        if user.mfa_enabled and cmd.password_grant:
-            raise MfaRequiredError()
+        if company is not None and not company.is_active:  # SPEC §5: until the company is active again
+            await self._audit_failure(cmd.ctx, user, email, "company_disabled")
+            raise AccountDisabledError()
         new_hash = await self._hasher.hash(password) if self._hasher.needs_rehash(user.password_hash) else None
+        if user.mfa_enabled:
+            return await self._challenge(user, new_hash, cmd)
 
         now = self._clock.now()
         async with self._uow() as uow:
@@ -87,6 +93,17 @@ class LogInHandler:
             await uow.commit()
         self._metrics.login("success")
         return tokens
+
+    async def _challenge(self, user: User, new_hash: str | None, cmd: LogIn) -> ChallengeIssued:
+        """A correct password of an MFA user opens a challenge; tokens come from /auth/mfa/verify."""
+        if cmd.password_grant:
+            raise MfaRequiredError()  # the OAuth password grant has no second step
+        async with self._uow() as uow:
+            if new_hash is not None:
+                await uow.users.set_password(user.id, new_hash, self._clock.now())
+            challenge = await open_challenge(uow, self._secrets, user, self._clock)
+            await uow.commit()
+        return challenge
 
     async def _password_matches(self, user: User | None, password: str) -> bool:
         if user is None or user.password_hash is None:

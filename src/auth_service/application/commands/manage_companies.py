@@ -55,6 +55,8 @@ class CompanyAdministration:
     async def create(self, cmd: CreateCompany) -> str:
         p, now = cmd.principal, self._clock.now()
         require(p, Permission.COMPANIES_CREATE)
+        if not cmd.name.strip():
+            raise FieldValidationError("name", "The name cannot be empty.")
         company = Company.create(cmd.name, now=now, description=cmd.description, owner_user_id=cmd.owner_user_id)
         async with self._uow() as uow:
             await self._check_name(uow, company.name)

@@ -97,6 +97,9 @@ class RefreshTokensHandler:
         user = await uow.users.get(session.user_id)
         if user is None or not user.is_active:
             raise InvalidTokenError("The account is no longer active.")
+        company = await uow.companies.get(user.company_id) if user.company_id else None
+        if company is not None and not company.is_active:
+            raise InvalidTokenError("The account's company is not active.")
         return session, user
 
     async def _successor_if_retry(self, uow: UnitOfWork, rotated: RefreshToken,

@@ -15,9 +15,11 @@ from auth_service.application.commands.resend_verification import ResendVerifica
 from auth_service.application.commands.reset_password import ForgotPassword, ResetPassword
 from auth_service.application.commands.revoke_sessions import LogOut, LogOutAll, RevokeToken
 from auth_service.application.commands.verify_email import VerifyEmail
+from auth_service.application.commands.verify_mfa import ChallengeIssued
 from auth_service.application.errors import BadRequestError
 from auth_service.interfaces.http.dependencies import ContextDep, HandlersDep, PrincipalDep
 from auth_service.interfaces.http.introspection import introspection_caller
+from auth_service.interfaces.http.mfa_schemas import MfaChallengeResponse
 from auth_service.interfaces.http.openapi import errors
 from auth_service.interfaces.http.schemas import (
     ChangePasswordRequest,
@@ -62,9 +64,12 @@ async def resend_verification(body: EmailRequest, handlers: HandlersDep, ctx: Co
 
 
 @router.post("/login", responses=errors(401, 403, 422, 429))
-async def login(body: LoginRequest, handlers: HandlersDep, ctx: ContextDep) -> TokenPairResponse:
-    tokens = await handlers.log_in(LogIn(email=body.email, password=body.password.get_secret_value(), ctx=ctx))
-    return TokenPairResponse.of(tokens, handlers.clock.now())
+async def login(body: LoginRequest, handlers: HandlersDep, ctx: ContextDep) -> TokenPairResponse | MfaChallengeResponse:
+    """The token pair, or for a user with MFA on the challenge to answer at /auth/mfa/verify."""
+    outcome = await handlers.log_in(LogIn(email=body.email, password=body.password.get_secret_value(), ctx=ctx))
+    if isinstance(outcome, ChallengeIssued):
+        return MfaChallengeResponse(mfa_token=outcome.mfa_token, expires_in=outcome.expires_in)
+    return TokenPairResponse.of(outcome, handlers.clock.now())
 
 
 @router.post("/token", responses=errors(400, 401, 403, 422, 429))
@@ -81,6 +86,7 @@ async def token(
     if grant_type != "password":
         raise BadRequestError("Only grant_type=password is supported here.", error="unsupported_grant_type")
     tokens = await handlers.log_in(LogIn(email=username, password=password, ctx=ctx, password_grant=True))
+    assert not isinstance(tokens, ChallengeIssued)  # the password grant raises MfaRequiredError instead
     return TokenPairResponse.of(tokens, handlers.clock.now())
 
 
@@ -90,7 +96,9 @@ async def refresh(body: RefreshRequest, handlers: HandlersDep, ctx: ContextDep) 
     return TokenPairResponse.of(tokens, handlers.clock.now())
 
 
-@router.api_route("/logout", methods=["POST", "DELETE"], status_code=204, responses=errors(401, 422))
+# Two routes rather than one api_route: OpenAPI needs an operation id of its own for each method.
+@router.post("/logout", status_code=204, responses=errors(401, 422))
+@router.delete("/logout", status_code=204, responses=errors(401, 422))
 async def logout(principal: PrincipalDep, handlers: HandlersDep, ctx: ContextDep,
                  body: LogoutRequest | None = None) -> Response:
     await handlers.sessions.log_out(LogOut(principal=principal, refresh_token=body.refresh_token if body else None,
@@ -104,7 +112,9 @@ async def logout_all(principal: PrincipalDep, handlers: HandlersDep, ctx: Contex
     return Response(status_code=204)
 
 
-@router.post("/revoke", responses=errors(422))
+@router.post("/revoke", response_class=Response,
+             responses={200: {"description": "Revoked, or nothing to revoke (RFC 7009 §2.2).", "content": {}},
+                        **errors(422)})
 async def revoke(handlers: HandlersDep, ctx: ContextDep, token: Annotated[str, Form(max_length=4096)]) -> Response:
     """RFC 7009: 200 whatever the token."""
     await handlers.sessions.revoke_token(RevokeToken(token=token, ctx=ctx))
