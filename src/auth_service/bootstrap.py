@@ -41,6 +41,7 @@ from auth_service.application.queries.get_me import GetMe, ListMySessions
 from auth_service.application.queries.users import GetUserHandler, ListCompanyUsersHandler, ListUsersHandler
 from auth_service.application.token_pairs import TokenMinter
 from auth_service.domain.lockout import LockoutPolicy
+from auth_service.infrastructure.background import Stopping
 from auth_service.infrastructure.clock import SystemClock
 from auth_service.infrastructure.db.audit_chain import AuditChain
 from auth_service.infrastructure.db.audit_views import SqlAuditViews
@@ -72,6 +73,7 @@ log = structlog.get_logger(__name__)
 
 SUCCESSOR_SWEEP_INTERVAL = 60.0
 AUDIT_LINK_INTERVAL = 1.0
+STOP_GRACE = 10.0
 AUDIT_PURGE_INTERVAL = 24 * 3600.0
 
 
@@ -140,14 +142,16 @@ class Container:
         uow, clock = self.uow, self.clock
         lockout = LockoutGuard(uow, self.secrets, clock, config.lockout)
         minter = TokenMinter(self.access_tokens, self.secrets, config, self.metrics)
-        self.register_user = RegisterUserHandler(uow, self.hasher, self.policy, self.secrets, clock, config)
+        self.register_user = RegisterUserHandler(uow, self.hasher, self.policy, self.secrets, clock, config,
+                                                 self.rate_limiter)
         self.verify_email = VerifyEmailHandler(uow, self.secrets, clock, config, self.identity)
         self.resend_verification = ResendVerificationHandler(uow, self.secrets, clock, config)
-        self.log_in = LogInHandler(uow, self.hasher, lockout, minter, clock, self.metrics, self.secrets)
+        self.log_in = LogInHandler(uow, self.hasher, lockout, minter, clock, self.metrics, self.secrets,
+                                   self.rate_limiter)
         self.refresh_tokens = RefreshTokensHandler(uow, minter, self.box, self.revocations, clock, config,
-                                                   self.metrics)
+                                                   self.metrics, self.rate_limiter)
         self.sessions = SessionRevoker(uow, minter, self.access_tokens, self.revocations, clock)
-        self.forgot_password = ForgotPasswordHandler(uow, self.secrets, clock, config)
+        self.forgot_password = ForgotPasswordHandler(uow, self.secrets, clock, config, self.rate_limiter)
         self.reset_password = ResetPasswordHandler(uow, self.hasher, self.policy, self.secrets, lockout,
                                                    self.revocations, clock)
         self.change_password = ChangePasswordHandler(uow, self.hasher, self.policy, lockout, self.revocations, clock)
@@ -175,10 +179,12 @@ class Container:
         self.is_unavailable = is_unavailable
         self.dependency_errors = DEPENDENCY_ERRORS
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = Stopping()
+        self._listener: asyncio.Task[None] | None = None
         self.revocation_bus: RedisRevocationBus | None = None
         if settings.redis_url:
             self.revocation_bus = RedisRevocationBus(settings.redis_url, self.revocations, self.uow, self.metrics)
-            self.revocations.broadcast_with(self.revocation_bus.publish)
+            self.revocations.broadcast_with(self.revocation_bus.publish, self.revocation_bus.subscribed)
 
     # -- lifecycle --------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -191,19 +197,29 @@ class Container:
                                                           settings.bootstrap_admin_password, only_if_no_admin=True))
             if created:
                 log.info("bootstrap_admin_created", user_id=created)
-        self._spawn(self.outbox_worker.run())
-        self._spawn(self.key_store.run_reloader(self.uow, self.clock, settings.key_reload_interval))
-        self._spawn(self.revocations.run_poller(self.uow, settings.revocation_poll_interval))
+        stopping = self._stopping
+        self._spawn(self.outbox_worker.run(stopping))
+        self._spawn(self.key_store.run_reloader(self.uow, self.clock, settings.key_reload_interval, stopping))
+        self._spawn(self.revocations.run_poller(self.uow, settings.revocation_poll_interval, stopping))
         if self.revocation_bus is not None:
-            self._spawn(self.revocation_bus.run())
+            # Not stopped cooperatively: it waits on Redis, not inside a database transaction.
+            self._listener = asyncio.create_task(self.revocation_bus.run())
         self._spawn(self._sweep_successors())
-        self._spawn(self.audit_chain.run(AUDIT_LINK_INTERVAL))
+        self._spawn(self.audit_chain.run(AUDIT_LINK_INTERVAL, stopping))
         self._spawn(self._purge_daily())
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         self._tasks.append(asyncio.create_task(coroutine))
 
     async def stop(self) -> None:
+        """Let the workers finish their current pass, then cancel what is left (e.g. a Redis read)."""
+        self._stopping.set()
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._listener
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=STOP_GRACE)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -220,7 +236,9 @@ class Container:
     async def _sweep_successors(self) -> None:
         """Erase encrypted refresh successors once their reuse interval is over (SPEC §3)."""
         while True:
-            await asyncio.sleep(SUCCESSOR_SWEEP_INTERVAL)
+            await self._stopping.sleep(SUCCESSOR_SWEEP_INTERVAL)
+            if self._stopping.is_set:
+                return
             try:
                 async with self.uow() as uow:
                     await uow.refresh_tokens.erase_successors(self.clock.now() - self.config.refresh_reuse_interval)
@@ -249,7 +267,9 @@ class Container:
     async def _purge_daily(self) -> None:
         """Retention (SPEC §6): every instance tries daily; the chain lock makes one of them do it."""
         while True:
-            await asyncio.sleep(AUDIT_PURGE_INTERVAL)
+            await self._stopping.sleep(AUDIT_PURGE_INTERVAL)
+            if self._stopping.is_set:
+                return
             try:
                 await self.purge_audit()
             except Exception as exc:

@@ -590,3 +590,13 @@ class FakeIdentityProvider:
     def _maybe_fail(self) -> None:
         if self.fail_with is not None:
             raise self.fail_with
+
+
+class FakeRateLimiter:
+    """A RateLimiter that records hits and never limits (request limits are tested over HTTP)."""
+
+    def __init__(self) -> None:
+        self.hits: list[tuple[str, str | None]] = []
+
+    async def hit(self, name: str, key: str | None) -> None:
+        self.hits.append((name, key))

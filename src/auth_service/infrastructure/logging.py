@@ -25,6 +25,9 @@ _QUIET_LOGGERS = {
     "httpx": logging.WARNING,
     "httpcore": logging.WARNING,
     "sqlalchemy": logging.WARNING,
+    # The database drivers log every statement with its parameters at DEBUG: password hashes, token hashes.
+    "aiosqlite": logging.WARNING,
+    "asyncpg": logging.WARNING,
 }
 _MAX_DEPTH = 5
 
@@ -58,7 +61,9 @@ def configure_logging(level: str, fmt: Literal["json", "console"]) -> None:
         renderer = [structlog.processors.format_exc_info, redact_secrets, _key_order,
                     structlog.processors.JSONRenderer()]
     else:
-        renderer = [redact_secrets, structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty())]
+        # plain_traceback: the default (rich) traceback prints every frame's local variables, passwords included.
+        renderer = [redact_secrets, structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty(),
+                                                                  exception_formatter=structlog.dev.plain_traceback)]
     handler = _StructlogHandler()
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(

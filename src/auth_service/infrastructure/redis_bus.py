@@ -29,6 +29,11 @@ class RedisRevocationBus:
         self._redis: Redis = Redis.from_url(redis_url, socket_timeout=1.0, socket_connect_timeout=1.0,
                                             health_check_interval=5)
         self._revocations, self._uow, self._metrics = revocations, uow, metrics
+        self._subscribed = False
+
+    def subscribed(self) -> bool:
+        """Whether revocations of other instances reach this one live right now."""
+        return self._subscribed
 
     async def publish(self, session_ids: Sequence[str], revoked_at: datetime) -> None:
         if not session_ids:
@@ -54,12 +59,15 @@ class RedisRevocationBus:
                 async with self._redis.pubsub() as pubsub:
                     await pubsub.subscribe(CHANNEL)
                     await self._revocations.sync(self._uow)
+                    self._subscribed = True
                     async for message in pubsub.listen():
                         if message.get("type") == "message":
                             self._receive(message["data"])
             except asyncio.CancelledError:
+                self._subscribed = False
                 raise
             except Exception as exc:
+                self._subscribed = False
                 log.warning("revocation_subscription_lost", error=type(exc).__name__)
                 await asyncio.sleep(RECONNECT_DELAY)
 

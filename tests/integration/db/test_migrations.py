@@ -9,7 +9,6 @@ from sqlalchemy import Connection
 from auth_service.infrastructure.db.engine import make_engine
 from auth_service.infrastructure.db.tables import Base
 
-
 # PostgreSQL-only expression index (trigram search), created by migration 0002 and not declarable
 # portably in the table metadata.
 MIGRATION_ONLY = {"ix_users_search_trgm"}

@@ -25,6 +25,7 @@ from tests.unit.fakes import (
     FakeIdentityProvider,
     FakeMetrics,
     FakePolicy,
+    FakeRateLimiter,
     FakeRevocationList,
     FakeSecrets,
     FakeUnitOfWork,
@@ -117,7 +118,7 @@ def minter(access_tokens: FakeAccessTokens, secrets: FakeSecrets, config: AuthCo
 @pytest.fixture
 def log_in(uow_factory: Callable[[], FakeUnitOfWork], hasher: FakeHasher, lockout: LockoutGuard,
            minter: TokenMinter, clock: FixedClock, metrics: FakeMetrics, secrets: FakeSecrets) -> LogInHandler:
-    return LogInHandler(uow_factory, hasher, lockout, minter, clock, metrics, secrets)
+    return LogInHandler(uow_factory, hasher, lockout, minter, clock, metrics, secrets, FakeRateLimiter())
 
 
 @pytest.fixture

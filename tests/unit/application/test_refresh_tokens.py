@@ -19,7 +19,7 @@ from auth_service.application.token_pairs import TokenMinter
 from auth_service.domain.users import Role, UserStatus
 from tests.doubles import FakeSecretBox, FixedClock
 from tests.unit.application.conftest import GivenUser, SignIn
-from tests.unit.fakes import FakeAccessTokens, FakeMetrics, FakeRevocationList, FakeUnitOfWork
+from tests.unit.fakes import FakeAccessTokens, FakeMetrics, FakeRateLimiter, FakeRevocationList, FakeUnitOfWork
 
 DAY = 86_400
 
@@ -28,7 +28,8 @@ DAY = 86_400
 def refresh(uow_factory: Callable[[], FakeUnitOfWork], minter: TokenMinter, box: FakeSecretBox,
             revocations: FakeRevocationList, clock: FixedClock, config: AuthConfig,
             metrics: FakeMetrics) -> RefreshTokensHandler:
-    return RefreshTokensHandler(uow_factory, minter, box, revocations, clock, config, metrics)
+    return RefreshTokensHandler(uow_factory, minter, box, revocations, clock, config, metrics,
+                                FakeRateLimiter())
 
 
 @pytest.fixture

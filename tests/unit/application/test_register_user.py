@@ -20,6 +20,7 @@ from tests.unit.application.conftest import GivenUser
 from tests.unit.fakes import (
     FakeHasher,
     FakePolicy,
+    FakeRateLimiter,
     FakeSecrets,
     FakeUnitOfWork,
     fullwidth,
@@ -33,7 +34,7 @@ DAY = 86_400
 @pytest.fixture
 def register(uow_factory: Callable[[], FakeUnitOfWork], hasher: FakeHasher, policy: FakePolicy,
              secrets: FakeSecrets, clock: FixedClock, config: AuthConfig) -> RegisterUserHandler:
-    return RegisterUserHandler(uow_factory, hasher, policy, secrets, clock, config)
+    return RegisterUserHandler(uow_factory, hasher, policy, secrets, clock, config, FakeRateLimiter())
 
 
 async def test_a_new_user_is_stored_pending_with_role_user_source_web_and_no_scopes(

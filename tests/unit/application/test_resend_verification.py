@@ -16,6 +16,7 @@ from tests.unit.fakes import (
     FakeHasher,
     FakeIdentityProvider,
     FakePolicy,
+    FakeRateLimiter,
     FakeSecrets,
     FakeUnitOfWork,
     link_token,
@@ -29,7 +30,7 @@ COOLDOWN = 60
 @pytest.fixture
 def register(uow_factory: Callable[[], FakeUnitOfWork], hasher: FakeHasher, policy: FakePolicy,
              secrets: FakeSecrets, clock: FixedClock, config: AuthConfig) -> RegisterUserHandler:
-    return RegisterUserHandler(uow_factory, hasher, policy, secrets, clock, config)
+    return RegisterUserHandler(uow_factory, hasher, policy, secrets, clock, config, FakeRateLimiter())
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from tests.unit.application.conftest import GivenUser, SignIn
 from tests.unit.fakes import (
     FakeHasher,
     FakePolicy,
+    FakeRateLimiter,
     FakeRevocationList,
     FakeSecrets,
     FakeUnitOfWork,
@@ -39,7 +40,7 @@ DAY = 86_400
 @pytest.fixture
 def forgot(uow_factory: Callable[[], FakeUnitOfWork], secrets: FakeSecrets, clock: FixedClock,
            config: AuthConfig) -> ForgotPasswordHandler:
-    return ForgotPasswordHandler(uow_factory, secrets, clock, config)
+    return ForgotPasswordHandler(uow_factory, secrets, clock, config, FakeRateLimiter())
 
 
 @pytest.fixture

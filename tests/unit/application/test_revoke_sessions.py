@@ -19,7 +19,7 @@ from auth_service.application.queries.authenticate import Authenticate
 from auth_service.application.token_pairs import TokenMinter
 from tests.doubles import FakeSecretBox, FixedClock
 from tests.unit.application.conftest import GivenUser, SignIn
-from tests.unit.fakes import FakeAccessTokens, FakeMetrics, FakeRevocationList, FakeUnitOfWork
+from tests.unit.fakes import FakeAccessTokens, FakeMetrics, FakeRateLimiter, FakeRevocationList, FakeUnitOfWork
 
 COMPANY = "CMP-aaaaaaaaaaaaaaaa"
 
@@ -39,7 +39,8 @@ def authenticate(access_tokens: FakeAccessTokens, revocations: FakeRevocationLis
 def refresh(uow_factory: Callable[[], FakeUnitOfWork], minter: TokenMinter, box: FakeSecretBox,
             revocations: FakeRevocationList, clock: FixedClock, config: AuthConfig,
             metrics: FakeMetrics) -> RefreshTokensHandler:
-    return RefreshTokensHandler(uow_factory, minter, box, revocations, clock, config, metrics)
+    return RefreshTokensHandler(uow_factory, minter, box, revocations, clock, config, metrics,
+                                FakeRateLimiter())
 
 
 @pytest.fixture(autouse=True)

@@ -19,6 +19,7 @@ from tests.unit.fakes import (
     FakeHasher,
     FakeIdentityProvider,
     FakePolicy,
+    FakeRateLimiter,
     FakeSecrets,
     FakeUnitOfWork,
     link_token,
@@ -31,7 +32,7 @@ DAY = 86_400
 @pytest.fixture
 def register(uow_factory: Callable[[], FakeUnitOfWork], hasher: FakeHasher, policy: FakePolicy,
              secrets: FakeSecrets, clock: FixedClock, config: AuthConfig) -> RegisterUserHandler:
-    return RegisterUserHandler(uow_factory, hasher, policy, secrets, clock, config)
+    return RegisterUserHandler(uow_factory, hasher, policy, secrets, clock, config, FakeRateLimiter())
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from auth_service.application.ports import (
     IssuedTokens,
     Metrics,
     PasswordHasher,
+    RateLimiter,
     RequestContext,
     Secrets,
     UnitOfWork,
@@ -43,12 +44,15 @@ class LogInHandler:
     MfaRequiredError."""
 
     def __init__(self, uow: Callable[[], UnitOfWork], hasher: PasswordHasher, lockout: LockoutGuard,
-                 minter: TokenMinter, clock: Clock, metrics: Metrics, secrets: Secrets) -> None:
-        self._uow, self._hasher, self._lockout = uow, hasher, lockout
+                 minter: TokenMinter, clock: Clock, metrics: Metrics, secrets: Secrets, limiter: RateLimiter) -> None:
+        self._uow, self._hasher, self._lockout, self._limiter = uow, hasher, lockout, limiter
         self._minter, self._clock, self._metrics, self._secrets = minter, clock, metrics, secrets
 
     async def __call__(self, cmd: LogIn) -> IssuedTokens | ChallengeIssued:
         email, password = normalize_email(cmd.email), normalize_password(cmd.password)
+        # RATE_LIMIT_LOGIN per IP and per email (SPEC §7): two counters, one limit.
+        await self._limiter.hit("login", f"ip:{cmd.ctx.ip}" if cmd.ctx.ip else None)
+        await self._limiter.hit("login", f"email:{email}")
         async with self._uow() as uow:
             await self._lockout.ensure_not_locked(uow, email, self._clock.now())
             user = await uow.users.get_by_email(email)

@@ -18,6 +18,7 @@ from auth_service.application.ports import (
     Clock,
     IssuedTokens,
     Metrics,
+    RateLimiter,
     RequestContext,
     RevocationList,
     SecretBox,
@@ -42,8 +43,10 @@ class RefreshTokensHandler:
     Raises InvalidTokenError, TokenExpiredError, TokenRevokedError, RefreshTokenReusedError."""
 
     def __init__(self, uow: Callable[[], UnitOfWork], minter: TokenMinter, box: SecretBox,
-                 revocations: RevocationList, clock: Clock, config: AuthConfig, metrics: Metrics) -> None:
+                 revocations: RevocationList, clock: Clock, config: AuthConfig, metrics: Metrics,
+                 limiter: RateLimiter) -> None:
         self._uow, self._minter, self._box, self._revocations = uow, minter, box, revocations
+        self._limiter = limiter
         self._clock, self._config, self._metrics = clock, config, metrics
 
     async def __call__(self, cmd: RefreshTokens) -> IssuedTokens:
@@ -54,6 +57,7 @@ class RefreshTokensHandler:
             current = await uow.refresh_tokens.get(presented_hash)
             if current is None:
                 raise InvalidTokenError("The refresh token is invalid.")
+            await self._limiter.hit("refresh", current.session_id)  # RATE_LIMIT_REFRESH per session (SPEC §7)
             session, user = await self._live_session_and_user(uow, current, now)
             if current.rotated_at is None:
                 if now >= current.expires_at:

@@ -13,6 +13,7 @@ from auth_service.application.ports import (
     Clock,
     PasswordHasher,
     PasswordPolicy,
+    RateLimiter,
     Registration,
     RequestContext,
     ResendThrottle,
@@ -57,14 +58,17 @@ class RegisterUserHandler:
     Raises EmailTakenError, UsernameTakenError, WeakPasswordError, BreachedPasswordError."""
 
     def __init__(self, uow: Callable[[], UnitOfWork], hasher: PasswordHasher, policy: PasswordPolicy,
-                 secrets: Secrets, clock: Clock, config: AuthConfig) -> None:
-        self._uow, self._hasher, self._policy = uow, hasher, policy
+                 secrets: Secrets, clock: Clock, config: AuthConfig, limiter: RateLimiter) -> None:
+        self._uow, self._hasher, self._policy, self._limiter = uow, hasher, policy, limiter
         self._secrets, self._clock, self._config = secrets, clock, config
         self._codes = VerificationCodes(secrets)
 
     async def __call__(self, cmd: RegisterUser) -> RegistrationStarted:
+        await self._limiter.hit("register", cmd.ctx.ip)  # RATE_LIMIT_REGISTER per IP (SPEC §7)
         email = normalize_email(cmd.email)
         username = cmd.username.strip() if cmd.username else email
+        if normalize_email(username) == email:
+            username = email  # the own email, however it was spelled (emails compare case-insensitively)
         check_username(username, email)
         password = normalize_password(cmd.password)
         await self._policy.check(password, [email, username, cmd.first_name or "", cmd.last_name or ""])

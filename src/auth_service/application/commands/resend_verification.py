@@ -40,6 +40,9 @@ class ResendVerificationHandler:
                 raise RateLimitedError(wait)
             throttle.last_sent_at, throttle.count = now, throttle.count + 1
             await uow.resend_throttles.save(throttle)
+            # A fresh wrong-code count for every email, known or not: otherwise a dead code that
+            # stays dead after a resend would tell that no registration is pending for it.
+            await uow.failure_counters.clear(self._codes.attempts_key(email))
 
             user = await uow.users.get_by_email(email)
             registration = await uow.registrations.latest_for_user(user.id) if user else None
@@ -49,7 +52,6 @@ class ResendVerificationHandler:
                 registration.token_hash = self._codes.token_hash(token)
                 registration.code_hash = self._codes.code_hash(registration.id, code)
                 await uow.registrations.save(registration)
-                await uow.failure_counters.clear(self._codes.attempts_key(email))
                 await uow.outbox.add(verification_email(email, token, code, config.frontend_base,
                                                         registration.expires_at))
                 await uow.audit.add(audit_record("user.verification_resent", cmd.ctx, now, actor_id=user.id,

@@ -16,6 +16,7 @@ from auth_service.application.ports import (
     OneTimeToken,
     PasswordHasher,
     PasswordPolicy,
+    RateLimiter,
     RequestContext,
     RevocationList,
     Secrets,
@@ -47,11 +48,14 @@ class ForgotPasswordHandler:
     """Send a reset link to an active account, or a pending one inside its window; the caller's
     answer is the same for every email. A newer request voids older tokens."""
 
-    def __init__(self, uow: Callable[[], UnitOfWork], secrets: Secrets, clock: Clock, config: AuthConfig) -> None:
+    def __init__(self, uow: Callable[[], UnitOfWork], secrets: Secrets, clock: Clock, config: AuthConfig,
+                 limiter: RateLimiter) -> None:
         self._uow, self._secrets, self._clock, self._config = uow, secrets, clock, config
+        self._limiter = limiter
 
     async def __call__(self, cmd: ForgotPassword) -> None:
         email, now = normalize_email(cmd.email), self._clock.now()
+        await self._limiter.hit("forgot", email)  # RATE_LIMIT_FORGOT per email (SPEC §7)
         async with self._uow() as uow:
             user = await uow.users.get_by_email(email)
             if user is None or user.effective_status(now) not in (UserStatus.ACTIVE, UserStatus.PENDING):

@@ -89,8 +89,10 @@ class SessionRevoker:
                 session_id, user_id = principal.session_id, principal.user_id
             if not await uow.sessions.revoke(session_id, now, "revoked"):
                 return
+            user = await uow.users.get(user_id)  # the record names the session owner's company (SPEC §6)
             await uow.audit.add(audit_record("session.revoked", cmd.ctx, now, actor_id=user_id,
-                                             target_type="session", target_id=session_id, via="rfc7009"))
+                                             target_type="session", target_id=session_id,
+                                             company_id=user.company_id if user else None, via="rfc7009"))
             await uow.commit()
         await self._revocations.publish([session_id], now)
 

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from auth_service.application.audit import audit_record
 from auth_service.application.ports import RequestContext, Secrets
+from auth_service.infrastructure.background import Stopping
 from auth_service.infrastructure.db.repositories import SqlAuditRepository
 from auth_service.infrastructure.db.tables import AuditCheckpointRow, AuditLogRow, LockRow
 
@@ -139,14 +140,11 @@ class AuditChain:
         log.info("audit_purged", records=count, through_seq=last)
         return count
 
-    async def run(self, interval: float) -> None:
-        """Link soon after each commit (woken) and at least every `interval` seconds."""
-        while True:
-            try:
-                async with asyncio.timeout(interval):
-                    await self._wakeup.wait()
-            except TimeoutError:
-                pass
+    async def run(self, interval: float, stopping: Stopping | None = None) -> None:
+        """Link soon after each commit (woken) and at least every `interval` seconds, until stopping."""
+        stopping = stopping or Stopping()
+        while not stopping.is_set:
+            await stopping.sleep(interval, wake=self._wakeup)
             self._wakeup.clear()
             try:
                 await self.link_pending()

@@ -4,7 +4,6 @@ transaction that causes them and delivered by a background worker with retries."
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import smtplib
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from auth_service.application.ports import Clock, EmailMessage, SecretBox
+from auth_service.infrastructure.background import Stopping
 from auth_service.infrastructure.db.tables import OutboxRow
 from auth_service.infrastructure.mail.senders import MailSender
 
@@ -70,9 +70,10 @@ class OutboxWorker:
         """Deliver now rather than at the next poll (call after committing a queued message)."""
         self._wake.set()
 
-    async def run(self) -> None:
-        """Poll until cancelled."""
-        while True:
+    async def run(self, stopping: Stopping | None = None) -> None:
+        """Poll until `stopping` is set (finishing the current batch) or cancelled."""
+        stopping = stopping or Stopping()
+        while not stopping.is_set:
             # Cleared before delivering, so a wake() that arrives meanwhile triggers another round.
             self._wake.clear()
             try:
@@ -84,8 +85,7 @@ class OutboxWorker:
                 log.error("outbox.worker_error", error=_describe(exc))
             if claimed >= self._batch_size:
                 continue  # more may be due right now
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._poll_interval)
+            await stopping.sleep(self._poll_interval, wake=self._wake)
 
     async def deliver_due(self) -> int:
         """Claim one batch of due messages and try each once; return how many were sent."""

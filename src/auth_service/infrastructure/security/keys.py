@@ -24,6 +24,7 @@ from auth_service.application.ports import (
     SigningKeyRepository,
     StoredSigningKey,
 )
+from auth_service.infrastructure.background import Stopping
 
 ALGORITHMS = ("RS256", "ES256", "EdDSA")
 PURPOSE = "signing-key"
@@ -359,10 +360,14 @@ class KeyStore:
         await self.load(uow_factory, clock)
         return revoked
 
-    async def run_reloader(self, uow_factory: KeysUowFactory, clock: Clock, interval: float) -> None:
-        """Reload every `interval` seconds until cancelled (SPEC: at least every 30 s)."""
+    async def run_reloader(self, uow_factory: KeysUowFactory, clock: Clock, interval: float,
+                           stopping: Stopping | None = None) -> None:
+        """Reload every `interval` seconds until stopping (SPEC: at least every 30 s)."""
+        stopping = stopping or Stopping()
         while True:
-            await asyncio.sleep(interval)
+            await stopping.sleep(interval)
+            if stopping.is_set:
+                return
             try:
                 await self.load(uow_factory, clock)
             except asyncio.CancelledError:

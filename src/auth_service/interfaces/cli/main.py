@@ -17,6 +17,10 @@ app = typer.Typer(help="auth-service: authentication and authorization microserv
                   add_completion=False, pretty_exceptions_enable=False)
 keys_app = typer.Typer(help="Signing keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+secrets_app = typer.Typer(help="Data encrypted at rest with SECRET_KEY.", no_args_is_help=True)
+app.add_typer(secrets_app, name="secrets")
 
 T = TypeVar("T")
 
@@ -43,9 +47,15 @@ def _with_container(settings: Settings, action: Callable[[Container], Awaitable[
 
 
 def _migrate(settings: Settings) -> None:
+    """The schema, then the first signing key (SPEC §3: keys are created by `migrate` or the first start)."""
     from auth_service.bootstrap import upgrade_to_head
 
     upgrade_to_head(settings.database_url)
+
+    async def action(container: Container) -> None:
+        await container.ensure_signing_key()
+
+    _with_container(settings, action)
 
 
 @app.command()
@@ -138,13 +148,63 @@ def revoke_key(kid: str) -> None:
     """Pull a compromised key: tokens it signed stop validating."""
     settings = _settings()
 
-    async def action(container: Container) -> bool:
-        return await container.revoke_key(kid)
+    async def action(container: Container) -> tuple[bool, str | None]:
+        if not await container.revoke_key(kid):
+            return False, None
+        # Pulling the key that signs now must not leave the service unable to sign: put a new one in its place.
+        if container.key_store.ring.signing_key is None:
+            return True, await container.rotate_keys(now=True)
+        return True, None
 
-    if not _with_container(settings, action):
+    revoked, replacement = _with_container(settings, action)
+    if not revoked:
         typer.echo(f"auth-service: no active key {kid}", err=True)
         raise typer.Exit(1)
     typer.echo(f"key {kid} revoked")
+    if replacement is not None:
+        typer.echo(f"new signing key {replacement} published; it signs now")
+
+
+@secrets_app.command("reencrypt")
+def reencrypt_secrets() -> None:
+    """Re-encrypt everything under the current SECRET_KEY (then drop old ones from SECRET_KEY_FALLBACKS)."""
+    settings = _settings()
+
+    async def action(container: Container) -> dict[str, int]:
+        return await container.reencrypt_secrets()
+
+    counts = _with_container(settings, action)
+    typer.echo("re-encrypted: " + ", ".join(f"{table} {count}" for table, count in counts.items()))
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check the audit chain: prints "ok", or the first broken record and exits 1."""
+    settings = _settings()
+
+    async def action(container: Container) -> tuple[bool, int, str | None, str | None]:
+        await container.audit_chain.link_pending()
+        report = await container.audit_chain.verify()
+        return report.ok, report.checked, report.broken_id, report.reason
+
+    ok, checked, broken_id, reason = _with_container(settings, action)
+    if not ok:
+        typer.echo(f"broken at {broken_id or 'the checkpoint'}: {reason} (after {checked} good records)")
+        raise typer.Exit(1)
+    typer.echo(f"ok ({checked} records)")
+
+
+@audit_app.command("purge")
+def audit_purge(
+    days: Annotated[int | None, typer.Option(min=0, help="Keep this many days (AUDIT_RETENTION_DAYS).")] = None,
+) -> None:
+    """Delete audit records older than the retention, leaving a signed checkpoint."""
+    settings = _settings()
+
+    async def action(container: Container) -> int:
+        return await container.purge_audit(days)
+
+    typer.echo(f"purged {_with_container(settings, action)} records")
 
 
 def main() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from auth_service import __version__
@@ -13,7 +13,9 @@ from auth_service.bootstrap import Container
 from auth_service.interfaces.http.client_ip import ClientIpResolver
 from auth_service.interfaces.http.errors import install_error_handlers
 from auth_service.interfaces.http.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
-from auth_service.interfaces.http.routes import auth, me, ops, wellknown
+from auth_service.interfaces.http.openapi import document_validation_errors_as_envelope
+from auth_service.interfaces.http.rate_limits import default_rate_limit
+from auth_service.interfaces.http.routes import audit, auth, companies, me, mfa, ops, users, wellknown
 
 API_PREFIX = "/api/v1"
 
@@ -42,10 +44,17 @@ def create_app(container: Container) -> FastAPI:
     )
     app.state.container = container
     install_error_handlers(app, container.dependency_errors, container.is_unavailable)
+    document_validation_errors_as_envelope(app)
 
-    api = APIRouter(prefix=API_PREFIX)
+    api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(default_rate_limit)])
     api.include_router(auth.router)
     api.include_router(me.router)
+    api.include_router(users.router)
+    api.include_router(companies.router)
+    api.include_router(audit.router)
+    api.include_router(audit.security_router)
+    api.include_router(mfa.auth_router)
+    api.include_router(mfa.security_router)
     app.include_router(api)
     app.include_router(wellknown.router)
     app.include_router(ops.router)

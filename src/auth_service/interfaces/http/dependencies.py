@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import OAuth2PasswordBearer
 
 from auth_service.application.errors import UnauthenticatedError
 from auth_service.application.ports import RequestContext
@@ -13,8 +13,11 @@ from auth_service.bootstrap import Container
 from auth_service.domain.principal import Principal
 
 # Dependencies are async: sync ones would each hop to the thread pool on the hot path.
-# auto_error=False: a missing or malformed header is our 401 `unauthenticated`, not FastAPI's 403.
-_bearer = HTTPBearer(auto_error=False, description="An access token from /api/v1/auth/login.")
+# OAuth2 password flow rather than plain HTTP bearer in the document, so that Swagger UI's Authorize
+# button signs in through /auth/token (SPEC §8). auto_error=False: a missing or malformed header is
+# our 401 `unauthenticated` envelope, not FastAPI's.
+_bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False,
+                               description="An access token from /api/v1/auth/login or /api/v1/auth/token.")
 
 
 async def get_container(request: Request) -> Container:
@@ -34,10 +37,11 @@ async def request_context(request: Request) -> RequestContext:
 ContextDep = Annotated[RequestContext, Depends(request_context)]
 
 
-async def bearer_token(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str:
-    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
+async def bearer_token(token: Annotated[str | None, Depends(_bearer)]) -> str:
+    # None: no header, or a scheme other than Bearer; "" for "Bearer" and nothing after it.
+    if not token or not token.strip():
         raise UnauthenticatedError()
-    return credentials.credentials
+    return token.strip()
 
 
 async def current_principal(handlers: HandlersDep, token: Annotated[str, Depends(bearer_token)]) -> Principal:

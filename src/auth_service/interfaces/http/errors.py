@@ -22,6 +22,8 @@ HTTP_STATUS: dict[type[dom.DomainError], int] = {
     app.InvalidOneTimeTokenError: 400,
     app.WrongCurrentPasswordError: 400,
     dom.InvalidVerificationCodeError: 400,
+    app.InvalidMfaCodeError: 400,
+    app.MfaChallengeFailedError: 401,
     app.UnauthenticatedError: 401,
     app.ClientAuthenticationError: 401,
     app.InvalidCredentialsError: 401,
@@ -37,6 +39,9 @@ HTTP_STATUS: dict[type[dom.DomainError], int] = {
     dom.EmailTakenError: 409,
     dom.UsernameTakenError: 409,
     dom.ConflictError: 409,
+    dom.CompanyNameTakenError: 409,
+    dom.CompanyHasUsersError: 409,
+    app.LastAdminError: 409,
     dom.VerificationExpiredError: 410,
     dom.FieldValidationError: 422,
     dom.WeakPasswordError: 422,
@@ -78,6 +83,10 @@ async def on_domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, dom.DomainError)
     status = status_for(exc)
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, app.RetryLaterError) else None
+    if isinstance(exc, app.RateLimitedError) and exc.limit is not None and headers is not None:
+        # draft-ietf-httpapi-ratelimit-headers
+        headers.update({"RateLimit-Limit": str(exc.limit), "RateLimit-Remaining": "0",
+                        "RateLimit-Reset": str(exc.retry_after)})
     if isinstance(exc, app.ClientAuthenticationError):
         headers = {"WWW-Authenticate": 'Basic realm="introspection"'}
     return error_response(request, status, exc.code, exc.message, exc.details or None, headers)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from fastapi import FastAPI
+
 from auth_service.interfaces.http.errors import HTTP_STATUS
 from auth_service.interfaces.http.schemas import ErrorResponse
 
 _GENERIC = {401: ["unauthenticated"], 404: ["not_found"], 413: ["payload_too_large"],
             422: ["validation_error"], 500: ["internal_error"], 503: ["service_unavailable"]}
+_FASTAPI_VALIDATION_ERROR = "#/components/schemas/HTTPValidationError"
 
 
 def _codes(status: int) -> list[str]:
@@ -16,15 +19,49 @@ def _codes(status: int) -> list[str]:
     return sorted(codes | set(_GENERIC.get(status, [])))
 
 
+def _description(codes: list[str]) -> str:
+    return "Error codes: " + ", ".join(f"`{code}`" for code in codes)
+
+
+def _example(codes: list[str]) -> dict[str, Any]:
+    return {"error": {"code": codes[0] if codes else "error", "message": "…", "details": None, "trace_id": "…"}}
+
+
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """`responses=` for a route: each status with the envelope schema and its possible codes."""
     result: dict[int | str, dict[str, Any]] = {}
     for status in (*statuses, 500, 503):
         codes = _codes(status)
-        result[status] = {
-            "model": ErrorResponse,
-            "description": "Error codes: " + ", ".join(f"`{code}`" for code in codes),
-            "content": {"application/json": {"example": {"error": {
-                "code": codes[0] if codes else "error", "message": "…", "details": None, "trace_id": "…"}}}},
-        }
+        result[status] = {"model": ErrorResponse, "description": _description(codes),
+                          "content": {"application/json": {"example": _example(codes)}}}
     return result
+
+
+def document_validation_errors_as_envelope(app: FastAPI) -> None:
+    """FastAPI documents its own 422 body (`HTTPValidationError`) on every route that takes input,
+    whatever `responses=` says; ours is the envelope, so rewrite those once the document is built."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = _envelope_validation_errors(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to customise it
+
+
+def _envelope_validation_errors(document: dict[str, Any]) -> dict[str, Any]:
+    codes = _codes(422)
+    envelope = {"description": _description(codes), "content": {"application/json": {
+        "schema": {"$ref": f"#/components/schemas/{ErrorResponse.__name__}"}, "example": _example(codes)}}}
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.get("responses", {})
+            for status, response in responses.items():
+                schema = response.get("content", {}).get("application/json", {}).get("schema", {})
+                if schema.get("$ref") == _FASTAPI_VALIDATION_ERROR:
+                    responses[status] = envelope
+    schemas = document.get("components", {}).get("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(name, None)
+    return document

@@ -34,7 +34,8 @@ Password = Annotated[SecretStr, Field(min_length=1, max_length=1024)]
 Name = Annotated[str, Field(max_length=100)]
 Phone = Annotated[str, Field(max_length=32, pattern=r"^[0-9+()\-. ]{3,32}$")]
 PhotoUrl = Annotated[str, Field(max_length=2048), AfterValidator(_https_url)]
-OpaqueToken = Annotated[str, Field(min_length=1, max_length=512)]
+# Room for a JWT too: a token of the wrong kind is an invalid token (401), not a malformed body.
+OpaqueToken = Annotated[str, Field(min_length=1, max_length=4096)]
 
 
 class Request(BaseModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 import orjson
@@ -40,7 +40,12 @@ async def audit_filters(
 ) -> AuditFilters:
     actions = tuple(a.strip() for a in (action or "").split(",") if a.strip())
     return AuditFilters(actions=actions, outcome=outcome, actor_id=actor_id, target_type=target_type,
-                        target_id=target_id, company_id=company_id, ip=ip, since=since, until=until)
+                        target_id=target_id, company_id=company_id, ip=ip, since=_utc(since), until=_utc(until))
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """Times are UTC (SPEC §2): one without an offset is read as UTC rather than refused."""
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
 
 
 FiltersDep = Annotated[AuditFilters, Depends(audit_filters)]
@@ -53,7 +58,7 @@ async def list_logs(principal: PrincipalDep, handlers: HandlersDep, filters: Fil
     return AuditListResponse.of(await handlers.audit.search(principal, filters, page))
 
 
-@router.get("/logs/export", responses={**errors(401, 403, 422), 200: {
+@router.get("/logs/export", response_class=StreamingResponse, responses={**errors(401, 403, 422), 200: {
     "description": "CSV (default) or NDJSON, streamed.",
     "content": {"text/csv": {"schema": {"type": "string"}}, "application/x-ndjson": {"schema": {"type": "string"}}}}})
 async def export_logs(principal: PrincipalDep, handlers: HandlersDep, filters: FiltersDep, ctx: ContextDep,
@@ -76,17 +81,23 @@ async def own_audit_log(principal: PrincipalDep, handlers: HandlersDep, page: Pa
     return AuditListResponse.of(await handlers.audit.own(principal, page))
 
 
-def _row(view: AuditView) -> dict[str, object]:
-    return {"id": view.id, "occurred_at": view.occurred_at.isoformat().replace("+00:00", "Z"),
-            "action": view.action, "outcome": view.outcome, "actor_id": view.actor_id,
-            "target_type": view.target_type, "target_id": view.target_id, "company_id": view.company_id,
-            "ip": view.ip, "user_agent": view.user_agent, "trace_id": view.trace_id, "details": view.details}
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_NDJSON = orjson.OPT_UTC_Z | orjson.OPT_APPEND_NEWLINE
 
 
-def _cell(value: object) -> str:
-    text = "" if value is None else value if isinstance(value, str) else orjson.dumps(value).decode()
-    # CSV injection: a spreadsheet would run a cell starting with one of these as a formula.
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+def _safe(text: str | None) -> str:
+    """CSV injection: a spreadsheet would run a cell starting with one of these as a formula."""
+    if not text:
+        return ""
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
+def _csv_row(view: AuditView) -> tuple[str, ...]:
+    # id, time, action and outcome are the service's own values; every other cell may carry what a
+    # client sent (user agent, trace id) or stored (names in details), so each is neutralised.
+    return (view.id, view.occurred_at.isoformat().replace("+00:00", "Z"), view.action, view.outcome,
+            _safe(view.actor_id), _safe(view.target_type), _safe(view.target_id), _safe(view.company_id),
+            _safe(view.ip), _safe(view.user_agent), _safe(view.trace_id), _safe(orjson.dumps(view.details).decode()))
 
 
 async def _csv(chunks: AsyncIterator[list[AuditView]]) -> AsyncIterator[str]:
@@ -94,8 +105,7 @@ async def _csv(chunks: AsyncIterator[list[AuditView]]) -> AsyncIterator[str]:
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)
     async for chunk in chunks:
-        for view in chunk:
-            writer.writerow([_cell(value) for value in _row(view).values()])
+        writer.writerows(_csv_row(view) for view in chunk)
         yield buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()
@@ -104,5 +114,6 @@ async def _csv(chunks: AsyncIterator[list[AuditView]]) -> AsyncIterator[str]:
 
 
 async def _ndjson(chunks: AsyncIterator[list[AuditView]]) -> AsyncIterator[bytes]:
+    # orjson writes the view dataclass as it is: the fields of CSV_COLUMNS, times in RFC 3339 with Z.
     async for chunk in chunks:
-        yield b"".join(orjson.dumps(_row(view)) + b"\n" for view in chunk)
+        yield b"".join(orjson.dumps(view, option=_NDJSON) for view in chunk)
