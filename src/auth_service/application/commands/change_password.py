@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from auth_service.application.audit import audit_record
 from auth_service.application.emails import security_alert_email
@@ -25,8 +25,8 @@ from auth_service.domain.principal import Principal
 @dataclass(frozen=True, slots=True)
 class ChangePassword:
     principal: Principal
-    current_password: str
-    new_password: str
+    current_password: str = field(repr=False)
+    new_password: str = field(repr=False)
     ctx: RequestContext = RequestContext()
 
 

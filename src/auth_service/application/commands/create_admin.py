@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from auth_service.application.audit import audit_record
 from auth_service.application.passwords import hash_new_password
@@ -16,7 +16,7 @@ from auth_service.domain.users import Role, Source, User, UserStatus, is_valid_e
 @dataclass(frozen=True, slots=True)
 class CreateAdmin:
     email: str
-    password: str
+    password: str = field(repr=False)
     only_if_no_admin: bool = False
 
 

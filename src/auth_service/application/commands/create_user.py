@@ -4,7 +4,7 @@ invitation with a set-password token (the reset flow) is e-mailed."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from auth_service.application.access import check_company_role, require, usable_company
 from auth_service.application.audit import audit_record
@@ -43,7 +43,7 @@ class CreateUser:
     first_name: str | None = None
     last_name: str | None = None
     phone: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)
     ctx: RequestContext = RequestContext()
 
 

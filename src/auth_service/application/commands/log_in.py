@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from auth_service.application.audit import audit_record
 from auth_service.application.commands.verify_mfa import ChallengeIssued, open_challenge
@@ -33,7 +33,7 @@ from auth_service.domain.users import User, UserStatus, normalize_email
 @dataclass(frozen=True, slots=True)
 class LogIn:
     email: str
-    password: str
+    password: str = field(repr=False)
     ctx: RequestContext = RequestContext()
     password_grant: bool = False  # /auth/token cannot answer an MFA challenge
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from auth_service.application.audit import audit_record
@@ -33,7 +33,7 @@ SUCCESSOR_PURPOSE = "refresh-successor"
 
 @dataclass(frozen=True, slots=True)
 class RefreshTokens:
-    refresh_token: str
+    refresh_token: str = field(repr=False)
     ctx: RequestContext = RequestContext()
 
 

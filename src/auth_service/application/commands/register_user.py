@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from auth_service.application.audit import audit_record
@@ -30,7 +30,7 @@ from auth_service.domain.users import User, UserStatus, normalize_email
 @dataclass(frozen=True, slots=True)
 class RegisterUser:
     email: str
-    password: str
+    password: str = field(repr=False)
     username: str | None = None
     first_name: str | None = None
     last_name: str | None = None

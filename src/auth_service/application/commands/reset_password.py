@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from auth_service.application.audit import audit_record
 from auth_service.application.config import AuthConfig
@@ -39,8 +39,8 @@ class ForgotPassword:
 
 @dataclass(frozen=True, slots=True)
 class ResetPassword:
-    token: str
-    new_password: str
+    token: str = field(repr=False)
+    new_password: str = field(repr=False)
     ctx: RequestContext = RequestContext()
 
 

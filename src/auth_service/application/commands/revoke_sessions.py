@@ -4,7 +4,7 @@ Revocation is immediate: the ids are published to every instance's in-memory lis
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from auth_service.application.audit import audit_record
 from auth_service.application.errors import InvalidTokenError, NotFoundError, TokenExpiredError
@@ -16,7 +16,7 @@ from auth_service.domain.principal import Principal
 @dataclass(frozen=True, slots=True)
 class LogOut:
     principal: Principal
-    refresh_token: str | None = None
+    refresh_token: str | None = field(default=None, repr=False)
     ctx: RequestContext = RequestContext()
 
 
@@ -28,7 +28,7 @@ class LogOutAll:
 
 @dataclass(frozen=True, slots=True)
 class RevokeToken:
-    token: str
+    token: str = field(repr=False)
     ctx: RequestContext = RequestContext()
 
 

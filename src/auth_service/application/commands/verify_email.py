@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from auth_service.application.audit import audit_record
 from auth_service.application.config import AuthConfig
@@ -23,9 +23,9 @@ from auth_service.domain.users import User, UserStatus, normalize_email
 
 @dataclass(frozen=True, slots=True)
 class VerifyEmail:
-    token: str | None = None
+    token: str | None = field(default=None, repr=False)
     email: str | None = None
-    code: str | None = None
+    code: str | None = field(default=None, repr=False)
     ctx: RequestContext = RequestContext()
 
 

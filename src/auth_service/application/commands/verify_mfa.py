@@ -4,7 +4,7 @@ backup code give the token pair. Five wrong codes void the challenge."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from auth_service.application.audit import audit_record
@@ -30,7 +30,7 @@ CHALLENGE_PURPOSE = "mfa-challenge"
 
 @dataclass(frozen=True, slots=True)
 class ChallengeIssued:
-    mfa_token: str
+    mfa_token: str = field(repr=False)
     expires_in: int
 
 
@@ -44,8 +44,8 @@ async def open_challenge(uow: UnitOfWork, secrets: Secrets, user: User, clock: C
 
 @dataclass(frozen=True, slots=True)
 class VerifyMfa:
-    mfa_token: str
-    code: str
+    mfa_token: str = field(repr=False)
+    code: str = field(repr=False)
     ctx: RequestContext = RequestContext()
 
 
