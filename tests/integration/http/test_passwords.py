@@ -235,3 +235,17 @@ async def test_after_a_change_the_new_password_works_the_old_one_not_and_an_aler
     old = await _log_in(client, ADA, PASSWORD)
     assert old.status_code == 401 and error_code(old) == "invalid_credentials"
     assert "changed" in (await mailbox.wait_for(ADA, "Security alert")).body
+
+
+async def test_patch_security_password_is_the_same_change_of_password(
+        client: httpx.AsyncClient, mailbox: Mailbox) -> None:
+    tokens = await signed_in(client, mailbox, ADA)
+
+    wrong = await client.patch(f"{API}/security/password", headers=bearer(tokens["access_token"]),
+                               json={"current_password": OTHER_PASSWORD, "new_password": OTHER_PASSWORD})
+    changed = await client.patch(f"{API}/security/password", headers=bearer(tokens["access_token"]),
+                                 json={"current_password": PASSWORD, "new_password": OTHER_PASSWORD})
+
+    assert wrong.status_code == 400 and error_code(wrong) == "invalid_credentials"
+    assert changed.status_code == 200
+    assert (await _log_in(client, ADA, OTHER_PASSWORD)).status_code == 200

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from auth_service.application.commands.change_password import ChangePassword
 from auth_service.application.commands.verify_mfa import VerifyMfa
 from auth_service.interfaces.http.dependencies import ContextDep, HandlersDep, PrincipalDep
 from auth_service.interfaces.http.mfa_schemas import (
@@ -16,7 +15,8 @@ from auth_service.interfaces.http.mfa_schemas import (
     PasswordRequest,
 )
 from auth_service.interfaces.http.openapi import errors
-from auth_service.interfaces.http.schemas import ChangePasswordRequest, MessageResponse, TokenPairResponse
+from auth_service.interfaces.http.routes.auth import change_password
+from auth_service.interfaces.http.schemas import TokenPairResponse
 
 auth_router = APIRouter(prefix="/auth/mfa", tags=["mfa"])
 security_router = APIRouter(prefix="/security", tags=["security"])
@@ -57,11 +57,6 @@ async def disable(body: PasswordAndCodeRequest, principal: PrincipalDep, handler
     return Response(status_code=204)
 
 
-@security_router.patch("/password", responses=errors(400, 401, 422, 429))
-async def change_password(body: ChangePasswordRequest, principal: PrincipalDep, handlers: HandlersDep,
-                          ctx: ContextDep) -> MessageResponse:
-    """The same as POST /auth/change-password."""
-    await handlers.change_password(ChangePassword(
-        principal=principal, current_password=body.current_password.get_secret_value(),
-        new_password=body.new_password.get_secret_value(), ctx=ctx))
-    return MessageResponse(message="Your password has been changed.")
+# PATCH /security/password is POST /auth/change-password under the security settings (SPEC §7).
+security_router.add_api_route("/password", change_password, methods=["PATCH"], responses=errors(400, 401, 422, 429),
+                              summary="Change Password", operation_id="change_password_security")
