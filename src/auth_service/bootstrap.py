@@ -21,6 +21,7 @@ from auth_service.application.commands.delete_user import DeleteUserHandler
 from auth_service.application.commands.log_in import LogInHandler
 from auth_service.application.commands.manage_companies import CompanyAdministration
 from auth_service.application.commands.manage_mfa import MfaSettings
+from auth_service.application.commands.record_forbidden import RecordForbidden
 from auth_service.application.commands.refresh_tokens import RefreshTokensHandler
 from auth_service.application.commands.register_user import RegisterUserHandler
 from auth_service.application.commands.resend_verification import ResendVerificationHandler
@@ -172,6 +173,7 @@ class Container:
         self.companies = CompanyQueries(SqlCompanyViews(self.engine))
         self.company_admin = CompanyAdministration(uow, self.revocations, clock)
         self.audit = AuditQueries(SqlAuditViews(self.engine), uow, clock)
+        self.record_forbidden = RecordForbidden(uow, clock)
         factor = SecondFactor(self.box, self.secrets, PyotpTotp())
         self.mfa = MfaSettings(uow, self.hasher, lockout, factor, clock)
         self.verify_mfa = VerifyMfaHandler(uow, self.secrets, factor, lockout, minter, clock, self.metrics)

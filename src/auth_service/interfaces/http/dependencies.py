@@ -44,8 +44,11 @@ async def bearer_token(token: Annotated[str | None, Depends(_bearer)]) -> str:
     return token.strip()
 
 
-async def current_principal(handlers: HandlersDep, token: Annotated[str, Depends(bearer_token)]) -> Principal:
-    return handlers.authenticate(token)
+async def current_principal(request: Request, handlers: HandlersDep,
+                            token: Annotated[str, Depends(bearer_token)]) -> Principal:
+    principal = handlers.authenticate(token)
+    request.state.principal = principal  # for the audit record of a refused attempt
+    return principal
 
 
 PrincipalDep = Annotated[Principal, Depends(current_principal)]

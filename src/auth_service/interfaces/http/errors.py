@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from auth_service.application import errors as app
+from auth_service.application.ports import RequestContext
 from auth_service.domain import errors as dom
 
 log = structlog.get_logger(__name__)
@@ -89,7 +90,17 @@ async def on_domain_error(request: Request, exc: Exception) -> JSONResponse:
                         "RateLimit-Reset": str(exc.retry_after)})
     if isinstance(exc, app.ClientAuthenticationError):
         headers = {"WWW-Authenticate": 'Basic realm="introspection"'}
+    principal = getattr(request.state, "principal", None)
+    if isinstance(exc, app.ForbiddenError) and principal is not None:
+        await _record_forbidden(request, principal)
     return error_response(request, status, exc.code, exc.message, exc.details or None, headers)
+
+
+async def _record_forbidden(request: Request, principal: Any) -> None:
+    ctx = RequestContext(ip=getattr(request.state, "client_ip", None),
+                         user_agent=(request.headers.get("user-agent") or "")[:512] or None,
+                         trace_id=getattr(request.state, "trace_id", None))
+    await request.app.state.container.record_forbidden(principal, request.method, request.url.path, ctx)
 
 
 async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
