@@ -202,7 +202,7 @@ async def test_the_tokens_of_a_revoked_key_fail_even_if_they_were_validated_befo
     assert (await validate(client, tokens["access_token"])).status_code == 200  # now in the verified cache
     new_kid = await rotate(settings, clock, tmp_path, "--now")
 
-    revoked = await run_cli(settings.database_url, tmp_path, "keys", "revoke", old_kid)
+    revoked = await run_cli(settings.database_url, tmp_path, "keys", "revoke", "--", old_kid)
     await reload_keys(container)
 
     assert revoked.returncode == 0, revoked.stderr
@@ -220,7 +220,7 @@ async def test_revoking_the_only_signing_key_puts_a_new_one_in_its_place(
     tokens = await signed_in(client, mailbox, "ada@example.com")
     old_kid = kid_of(tokens["access_token"])
 
-    revoked = await run_cli(settings.database_url, tmp_path, "keys", "revoke", old_kid)
+    revoked = await run_cli(settings.database_url, tmp_path, "keys", "revoke", "--", old_kid)
     catch_up(clock)
     await reload_keys(container)
 
@@ -235,10 +235,11 @@ async def test_revoking_an_unknown_key_fails_and_changes_nothing(
         client: httpx.AsyncClient, settings: Settings, tmp_path: Path) -> None:
     before = await published_kids(client)
 
-    result = await run_cli(settings.database_url, tmp_path, "keys", "revoke", "no-such-kid")
+    # A kid is base64url and may start with "-": after "--" it is never read as an option.
+    result = await run_cli(settings.database_url, tmp_path, "keys", "revoke", "--", "-no-such-kid")
 
     assert result.returncode != 0
-    assert "no-such-kid" in result.stderr
+    assert "no active key -no-such-kid" in result.stderr
     assert await published_kids(client) == before
 
 
