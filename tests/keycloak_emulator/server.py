@@ -47,7 +47,7 @@ class KeycloakEmulator:
         # The server thread owns its own event loop; signal handlers belong to the main thread only.
         server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         thread = threading.Thread(
-            target=lambda: asyncio.run(server.serve(sockets=[sock])), name="keycloak-emulator", daemon=True
+            target=lambda: asyncio.run(server.serve(sockets=[sock])), name=f"keycloak-emulator:{port}", daemon=True
         )
         thread.start()
         while not server.started:
