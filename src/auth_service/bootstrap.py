@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -22,11 +22,13 @@ from auth_service.application.commands.log_in import LogInHandler
 from auth_service.application.commands.manage_companies import CompanyAdministration
 from auth_service.application.commands.manage_mfa import MfaSettings
 from auth_service.application.commands.record_forbidden import RecordForbidden
-from auth_service.application.commands.refresh_tokens import RefreshTokensHandler
+from auth_service.application.commands.refresh_provider_tokens import ProviderRefreshHandler
+from auth_service.application.commands.refresh_tokens import RefreshTokens, RefreshTokensHandler
 from auth_service.application.commands.register_user import RegisterUserHandler
 from auth_service.application.commands.resend_verification import ResendVerificationHandler
 from auth_service.application.commands.reset_password import ForgotPasswordHandler, ResetPasswordHandler
 from auth_service.application.commands.revoke_sessions import SessionRevoker
+from auth_service.application.commands.sync_accounts import SyncProviderAccounts
 from auth_service.application.commands.update_me import UpdateMeHandler
 from auth_service.application.commands.update_user import UpdateUserHandler
 from auth_service.application.commands.verify_email import VerifyEmailHandler
@@ -34,7 +36,14 @@ from auth_service.application.commands.verify_mfa import VerifyMfaHandler
 from auth_service.application.config import AuthConfig
 from auth_service.application.lockout import LockoutGuard
 from auth_service.application.mfa import SecondFactor
-from auth_service.application.ports import Clock, RequestContext, UnitOfWork
+from auth_service.application.ports import (
+    AccessTokens,
+    Clock,
+    IdentityProvider,
+    IssuedTokens,
+    RequestContext,
+    UnitOfWork,
+)
 from auth_service.application.queries.audit import AuditQueries
 from auth_service.application.queries.authenticate import Authenticate, Introspect
 from auth_service.application.queries.companies import CompanyQueries
@@ -54,6 +63,8 @@ from auth_service.infrastructure.db.repositories import SqlSessionRepository
 from auth_service.infrastructure.db.unit_of_work import CommitHooks, SqlUnitOfWork
 from auth_service.infrastructure.db.views import SqlCompanyViews, SqlUserViews
 from auth_service.infrastructure.identity import LocalIdentityProvider
+from auth_service.infrastructure.keycloak.identity import KeycloakGateway, KeycloakIdentityProvider
+from auth_service.infrastructure.keycloak.tokens import KeycloakAccessTokens
 from auth_service.infrastructure.logging import configure_logging
 from auth_service.infrastructure.mail.outbox import OutboxWorker
 from auth_service.infrastructure.mail.senders import ConsoleSender, MailSender, SmtpSender
@@ -68,7 +79,13 @@ from auth_service.infrastructure.security.password_policy import BreachedList, D
 from auth_service.infrastructure.security.random_secrets import RandomSecrets
 from auth_service.infrastructure.security.secret_box import AesGcmSecretBox
 from auth_service.infrastructure.security.totp import PyotpTotp
-from auth_service.infrastructure.settings import ConfigurationError, Settings, load_settings, production_problems
+from auth_service.infrastructure.settings import (
+    ConfigurationError,
+    Settings,
+    keycloak_missing,
+    load_settings,
+    production_problems,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -118,9 +135,15 @@ class Container:
         self.hibp = HibpClient(settings.hibp_api_url, settings.hibp_timeout) if settings.hibp_enabled else None
         self.policy = DefaultPasswordPolicy(BreachedList(), self.hibp)
         self.key_store = KeyStore(self.box, settings.access_token_ttl)
-        self.access_tokens = JwtAccessTokens(self.key_store, settings.issuer, settings.jwt_audience)
+        self.keycloak: KeycloakGateway | None = None
+        self.access_tokens: AccessTokens
+        if settings.identity_provider == "keycloak":
+            self.keycloak = keycloak = keycloak_gateway(settings)
+            self.access_tokens = KeycloakAccessTokens(keycloak.jwks, keycloak.issuer,
+                                                      frozenset({keycloak.auth_client_id}), self.clock)
+        else:
+            self.access_tokens = JwtAccessTokens(self.key_store, settings.issuer, settings.jwt_audience)
         self.revocations = InMemoryRevocationList(self.clock, config.access_token_ttl + timedelta(seconds=60))
-        self.identity = LocalIdentityProvider()
         self.rate_limiter = LimitsRateLimiter(
             {"login": settings.rate_limit_login, "register": settings.rate_limit_register,
              "forgot": settings.rate_limit_forgot, "refresh": settings.rate_limit_refresh,
@@ -143,21 +166,31 @@ class Container:
         uow, clock = self.uow, self.clock
         lockout = LockoutGuard(uow, self.secrets, clock, config.lockout)
         minter = TokenMinter(self.access_tokens, self.secrets, config, self.metrics)
-        self.register_user = RegisterUserHandler(uow, self.hasher, self.policy, self.secrets, clock, config,
+        # The one place the identity mode is decided: handlers see only the ports (SPEC §9).
+        self.identity: IdentityProvider
+        self.refresh_tokens: Callable[[RefreshTokens], Awaitable[IssuedTokens]]
+        if self.keycloak is not None:
+            keycloak_identity = KeycloakIdentityProvider(self.keycloak, config.session_max_lifetime)
+            self.identity = keycloak_identity
+            self.refresh_tokens = ProviderRefreshHandler(uow, keycloak_identity, clock, self.rate_limiter)
+        else:
+            self.identity = LocalIdentityProvider(self.hasher, minter)
+            self.refresh_tokens = RefreshTokensHandler(uow, minter, self.box, self.revocations, clock, config,
+                                                       self.metrics, self.rate_limiter)
+        self.register_user = RegisterUserHandler(uow, self.identity, self.policy, self.secrets, clock, config,
                                                  self.rate_limiter)
         self.verify_email = VerifyEmailHandler(uow, self.secrets, clock, config, self.identity)
         self.resend_verification = ResendVerificationHandler(uow, self.secrets, clock, config)
-        self.log_in = LogInHandler(uow, self.hasher, lockout, minter, clock, self.metrics, self.secrets,
+        self.log_in = LogInHandler(uow, self.identity, lockout, clock, self.metrics, self.secrets,
                                    self.rate_limiter)
-        self.refresh_tokens = RefreshTokensHandler(uow, minter, self.box, self.revocations, clock, config,
-                                                   self.metrics, self.rate_limiter)
-        self.sessions = SessionRevoker(uow, minter, self.access_tokens, self.revocations, clock)
+        self.sessions = SessionRevoker(uow, minter, self.access_tokens, self.revocations, clock, self.identity)
         self.forgot_password = ForgotPasswordHandler(uow, self.secrets, clock, config, self.rate_limiter)
-        self.reset_password = ResetPasswordHandler(uow, self.hasher, self.policy, self.secrets, lockout,
+        self.reset_password = ResetPasswordHandler(uow, self.identity, self.policy, self.secrets, lockout,
                                                    self.revocations, clock)
-        self.change_password = ChangePasswordHandler(uow, self.hasher, self.policy, lockout, self.revocations, clock)
+        self.change_password = ChangePasswordHandler(uow, self.identity, self.policy, lockout, self.revocations,
+                                                     clock)
         self.update_me = UpdateMeHandler(uow, clock)
-        self.create_admin = CreateAdminHandler(uow, self.hasher, self.policy, clock)
+        self.create_admin = CreateAdminHandler(uow, self.identity, self.policy, clock)
         self.authenticate = Authenticate(self.access_tokens, self.revocations, clock)
         self.introspect = Introspect(self.authenticate)
         user_views = SqlUserViews(self.engine)
@@ -165,11 +198,12 @@ class Container:
         self.list_users = ListUsersHandler(user_views, clock)
         self.list_company_users = ListCompanyUsersHandler(uow, self.list_users)
         self.get_user = GetUserHandler(uow, clock)
-        self.create_user = CreateUserHandler(uow, self.hasher, self.policy, self.secrets, clock, config)
-        self.update_user = UpdateUserHandler(uow, self.revocations, clock)
-        self.delete_user = DeleteUserHandler(uow, self.revocations, clock)
-        self.change_role = ChangeRoleHandler(uow, self.revocations, clock)
-        self.change_company = ChangeCompanyHandler(uow, self.revocations, clock)
+        self.create_user = CreateUserHandler(uow, self.identity, self.policy, self.secrets, clock, config)
+        self.update_user = UpdateUserHandler(uow, self.identity, self.revocations, clock)
+        self.delete_user = DeleteUserHandler(uow, self.identity, self.revocations, clock)
+        self.change_role = ChangeRoleHandler(uow, self.identity, self.revocations, clock)
+        self.change_company = ChangeCompanyHandler(uow, self.identity, self.revocations, clock)
+        self.sync_accounts = SyncProviderAccounts(uow, self.identity, clock)
         self.companies = CompanyQueries(SqlCompanyViews(self.engine))
         self.company_admin = CompanyAdministration(uow, self.revocations, clock)
         self.audit = AuditQueries(SqlAuditViews(self.engine), uow, clock)
@@ -192,7 +226,10 @@ class Container:
     async def start(self) -> None:
         """Load keys (creating the first under a lock) and revocations, then start the workers."""
         settings = self.settings
-        await self.ensure_signing_key()
+        if self.keycloak is None:
+            await self.ensure_signing_key()
+        else:
+            await self.access_tokens.reload_keys()  # Keycloak's JWKS, once; later only for an unknown kid
         await self.revocations.sync(self.uow)
         if settings.bootstrap_admin_email and settings.bootstrap_admin_password:
             created = await self.create_admin(CreateAdmin(settings.bootstrap_admin_email,
@@ -201,7 +238,8 @@ class Container:
                 log.info("bootstrap_admin_created", user_id=created)
         stopping = self._stopping
         self._spawn(self.outbox_worker.run(stopping))
-        self._spawn(self.key_store.run_reloader(self.uow, self.clock, settings.key_reload_interval, stopping))
+        if self.keycloak is None:
+            self._spawn(self.key_store.run_reloader(self.uow, self.clock, settings.key_reload_interval, stopping))
         self._spawn(self.revocations.run_poller(self.uow, settings.revocation_poll_interval, stopping))
         if self.revocation_bus is not None:
             # Not stopped cooperatively: it waits on Redis, not inside a database transaction.
@@ -233,6 +271,8 @@ class Container:
         if self.revocation_bus is not None:
             await self.revocation_bus.close()
         self.hasher.close()
+        if self.keycloak is not None:
+            await self.keycloak.aclose()
         await self.engine.dispose()
 
     async def _sweep_successors(self) -> None:
@@ -284,7 +324,19 @@ class Container:
         return await self.key_store.revoke(self.uow, self.clock, kid)
 
     def jwks(self) -> dict[str, Any]:
+        if isinstance(self.access_tokens, KeycloakAccessTokens):
+            return self.access_tokens.jwks()
         return self.key_store.ring.jwks()
+
+    @property
+    def issuer(self) -> str:
+        return self.keycloak.issuer if self.keycloak is not None else self.settings.issuer
+
+    @property
+    def jwks_uri(self) -> str:
+        if self.keycloak is not None:
+            return f"{self.keycloak.issuer}/protocol/openid-connect/certs"
+        return f"{self.settings.public_base_url.rstrip('/')}/.well-known/jwks.json"
 
     async def readiness(self) -> dict[str, str]:
         checks = {"database": "ok", "cache": "ok"}
@@ -306,6 +358,17 @@ class Container:
     @property
     def http_metrics(self) -> PrometheusMetrics:
         return self.metrics
+
+
+def keycloak_gateway(settings: Settings) -> KeycloakGateway:
+    missing = keycloak_missing(settings)
+    if missing:
+        raise ConfigurationError(f"{missing[0]}: required with IDENTITY_PROVIDER=keycloak")
+    assert settings.keycloak_url and settings.keycloak_realm and settings.keycloak_auth_client_id
+    assert settings.keycloak_backend_client_id and settings.keycloak_backend_client_secret
+    return KeycloakGateway(settings.keycloak_url, settings.keycloak_realm, settings.keycloak_auth_client_id,
+                           settings.keycloak_auth_client_secret, settings.keycloak_backend_client_id,
+                           settings.keycloak_backend_client_secret)
 
 
 def build_container(settings: Settings, **overrides: Any) -> Container:

@@ -34,6 +34,7 @@ from auth_service.application.ports import (
     OneTimeToken,
     OneTimeTokenRepository,
     Outbox,
+    PasswordHasher,
     RefreshTokenRepository,
     Registration,
     RegistrationRepository,
@@ -45,6 +46,7 @@ from auth_service.application.ports import (
     StoredSigningKey,
     UserRepository,
 )
+from auth_service.application.token_pairs import TokenMinter
 from auth_service.domain.audit import AuditRecord
 from auth_service.domain.companies import Company, company_name_key
 from auth_service.domain.errors import BreachedPasswordError, EmailTakenError, UsernameTakenError, WeakPasswordError
@@ -52,6 +54,7 @@ from auth_service.domain.lockout import FailureCounter
 from auth_service.domain.principal import Principal
 from auth_service.domain.sessions import RefreshToken, Session
 from auth_service.domain.users import Role, User, UserStatus
+from auth_service.infrastructure.identity import LocalIdentityProvider
 
 T = TypeVar("T")
 
@@ -109,6 +112,9 @@ class FakeUserRepository:
     async def get_by_email(self, email: str) -> User | None:
         return _copy(next((user for user in self.rows.values() if user.email == email), None))
 
+    async def get_by_keycloak_id(self, keycloak_id: str) -> User | None:
+        return _copy(next((user for user in self.rows.values() if user.keycloak_id == keycloak_id), None))
+
     async def username_taken(self, username: str, *, except_user_id: str | None = None) -> bool:
         return any(user.username == username and user.id != except_user_id for user in self.rows.values())
 
@@ -132,7 +138,7 @@ class FakeUserRepository:
         if password_hash is not None:
             row.password_hash = password_hash
 
-    async def set_password(self, user_id: str, password_hash: str, now: datetime) -> None:
+    async def set_password(self, user_id: str, password_hash: str | None, now: datetime) -> None:
         row = self.rows[user_id]
         row.password_hash, row.updated_at = password_hash, now
 
@@ -525,6 +531,9 @@ class FakeAccessTokens:
             raise InvalidTokenError()
         return claims
 
+    async def reload_keys(self) -> bool:
+        return False
+
     def verify(self, token: str, *, now: datetime) -> Principal:
         claims = self.claims(token)
         if now.timestamp() >= claims["exp"]:
@@ -571,21 +580,33 @@ class FakeMetrics:
         self.counts["rate_limit_degraded"] += 1
 
 
-class FakeIdentityProvider:
-    """Records the ids it was told about; set `fail_with` to make the next call fail (Keycloak down)."""
+class FakeIdentityProvider(LocalIdentityProvider):
+    """Local mode (hashes with the fake hasher, mints with the minter) that also records what it
+    was told about accounts; set `fail_with` to make the next account call fail (Keycloak down)."""
 
-    def __init__(self) -> None:
+    def __init__(self, hasher: PasswordHasher, minter: TokenMinter) -> None:
+        super().__init__(hasher, minter)
         self.verified: list[str] = []
         self.discarded: list[str] = []
+        self.created: list[str] = []
+        self.synced: list[str] = []
         self.fail_with: Exception | None = None
+
+    async def create(self, user: User, password: str | None) -> None:
+        self._maybe_fail()
+        self.created.append(user.id)
 
     async def mark_verified(self, user: User) -> None:
         self._maybe_fail()
         self.verified.append(user.id)
 
-    async def discard_pending(self, user: User) -> None:
+    async def remove(self, user: User) -> None:
         self._maybe_fail()
         self.discarded.append(user.id)
+
+    async def sync(self, user: User) -> None:
+        self._maybe_fail()
+        self.synced.append(user.id)
 
     def _maybe_fail(self) -> None:
         if self.fail_with is not None:

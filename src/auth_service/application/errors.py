@@ -40,6 +40,10 @@ class InvalidTokenError(DomainError):
         super().__init__(message)
 
 
+class UnknownSigningKeyError(InvalidTokenError):
+    """A token signed by a key not (yet) in the key set: worth one reload of the keys."""
+
+
 class InvalidOneTimeTokenError(DomainError):
     """A verification, reset or invitation token that is unknown, used or expired (400)."""
 

@@ -147,7 +147,12 @@ class Secrets(Protocol):
 class AccessTokens(Protocol):
     def issue(self, user: User, session: Session, *, now: datetime, expires_at: datetime) -> str: ...
     def verify(self, token: str, *, now: datetime) -> Principal:
-        """Signature, typ, alg, iss, aud, exp, nbf. Raises InvalidTokenError / TokenExpiredError."""
+        """Signature, typ, alg, iss, aud, exp, nbf. Raises InvalidTokenError / TokenExpiredError, or
+        UnknownSigningKeyError (an InvalidTokenError) for a `kid` that reload_keys() might bring."""
+        ...
+
+    async def reload_keys(self) -> bool:
+        """Fetch the verification keys again, if allowed now; True when the key set may have changed."""
         ...
 
 
@@ -184,6 +189,7 @@ class RevocationList(Protocol):
 class UserRepository(Protocol):
     async def get(self, user_id: str) -> User | None: ...
     async def get_by_email(self, email: str) -> User | None: ...
+    async def get_by_keycloak_id(self, keycloak_id: str) -> User | None: ...
     async def username_taken(self, username: str, *, except_user_id: str | None = None) -> bool: ...
     async def any_admin(self) -> bool: ...
     async def add(self, user: User) -> None: ...
@@ -192,7 +198,7 @@ class UserRepository(Protocol):
         """Targeted update, so a concurrent admin change of the row is never overwritten."""
         ...
 
-    async def set_password(self, user_id: str, password_hash: str, now: datetime) -> None: ...
+    async def set_password(self, user_id: str, password_hash: str | None, now: datetime) -> None: ...
     async def count_active_admins(self) -> int:
         """Locks the admin set for the transaction, so two admins cannot both remove the last one."""
         ...
@@ -321,12 +327,107 @@ class UnitOfWork(Protocol):
     async def commit(self) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class ProviderAccount:
+    """A user as the identity provider knows it: for just-in-time creation and `keycloak sync`."""
+
+    subject: str
+    email: str
+    username: str
+    email_verified: bool
+    enabled: bool
+    first_name: str | None = None
+    last_name: str | None = None
+    attributes: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordCheck:
+    """The identity provider's answer to an email and password."""
+
+    matches: bool
+    set_up: bool = True  # False: the provider holds the account back until its email is verified
+    new_hash: str | None = None  # local mode: the password hashed again under the current parameters
+    grant: Any = field(default=None, repr=False)  # the provider's tokens, for start_session or abandon
+    account: ProviderAccount | None = None  # the provider's user, when this database may not know it yet
+
+
 class IdentityProvider(Protocol):
-    """Where identities live: this database (local mode) or Keycloak. Called inside the
+    """Where passwords live and whom an account change must reach: this database (local mode) or
+    Keycloak. Handlers call it the same way in both modes; account calls happen inside the
     transaction of the change, before commit, so a failure there leaves nothing behind here."""
 
+    async def ensure_email_free(self, email: str) -> None:
+        """Raise EmailTakenError when the provider already has this email (the database is checked apart)."""
+        ...
+
+    async def credential(self, password: str) -> str | None:
+        """What this database stores for a new password: its argon2id hash, or None (Keycloak keeps it)."""
+        ...
+
+    async def create(self, user: User, password: str | None) -> None:
+        """Create the account at the provider (sets `user.keycloak_id`); nothing in local mode."""
+        ...
+
+    async def remove(self, user: User) -> None:
+        """Delete the provider's account: an expired registration, or compensation of a failed create."""
+        ...
+
     async def mark_verified(self, user: User) -> None: ...
-    async def discard_pending(self, user: User) -> None: ...
+
+    async def sync(self, user: User) -> None:
+        """Write role, company, scopes and whether the account may log in to the provider."""
+        ...
+
+    async def set_password(self, user: User, password: str) -> None:
+        """Set a new (policy-checked, normalised) password at the provider; nothing in local mode,
+        where the credential() stored here is the password."""
+        ...
+
+    async def check_password(self, user: User | None, email: str, password: str) -> PasswordCheck:
+        """Takes as long for an unknown email as for a wrong password."""
+        ...
+
+    async def abandon(self, check: PasswordCheck) -> None:
+        """End what a successful check opened at the provider, when the login is refused after all."""
+        ...
+
+    async def start_session(self, uow: UnitOfWork, user: User, ctx: RequestContext, now: datetime,
+                            check: PasswordCheck) -> IssuedTokens: ...
+
+    async def end_sessions(self, user: User, sessions: Sequence[Session] | None) -> None:
+        """After sessions were revoked here: end them at the provider too (None: all of the user's)."""
+        ...
+
+    async def revoke_at_provider(self, token: str) -> str | None:
+        """RFC 7009 for a token only the provider can read: end its session there and return the
+        provider's session id, or None when the token is not a live one of the provider's."""
+        ...
+
+    def accounts(self) -> AsyncIterator[ProviderAccount]:
+        """Every account the provider holds (`keycloak sync`); none in local mode."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderTokens:
+    """A token response of the identity provider (Keycloak mode)."""
+
+    access_token: str = field(repr=False)
+    refresh_token: str = field(repr=False)
+    id_token: str | None = field(repr=False)
+    expires_in: int
+    refresh_expires_in: int
+    session_id: str  # the provider's session id (`sid`)
+    subject: str
+
+
+class ProviderTokenEndpoint(Protocol):
+    """The provider's own refresh (Keycloak mode: Keycloak's refresh rules apply)."""
+
+    async def refresh(self, refresh_token: str) -> ProviderTokens:
+        """Raises InvalidTokenError for a refresh token the provider refuses."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 
@@ -32,3 +33,10 @@ def new_session_id() -> str:
 
 def new_audit_id() -> str:
     return new_id("AUD")
+
+
+def session_id_for(external_sid: str) -> str:
+    """The `SES-` id of a session the identity provider opened (Keycloak's `sid`), derived from it,
+    so a bearer check maps a token to its session without a database read."""
+    digest = hashlib.sha256(external_sid.encode()).digest()
+    return "SES-" + "".join(ALPHABET[byte % len(ALPHABET)] for byte in digest[:_SIZE])

@@ -102,6 +102,14 @@ class User:
             pending_until=now + verification_ttl,
         )
 
+    @classmethod
+    def from_provider(cls, keycloak_id: str, email: str, username: str, *, role: Role, now: datetime,
+                      first_name: str | None = None, last_name: str | None = None) -> User:
+        """A verified account the identity provider already holds, seen here for the first time."""
+        return cls(id=new_user_id(), email=email, username=username or email, password_hash=None, role=role,
+                   status=UserStatus.ACTIVE, source=Source.INTERNAL, created_at=now, updated_at=now,
+                   is_verified=True, first_name=first_name, last_name=last_name, keycloak_id=keycloak_id)
+
     def effective_status(self, now: datetime) -> UserStatus:
         """A pending user past its window counts as verification_expired everywhere."""
         if self.status is UserStatus.PENDING and self.pending_until is not None and now >= self.pending_until:

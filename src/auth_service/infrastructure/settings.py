@@ -257,4 +257,16 @@ def load_settings(**overrides: Any) -> Settings:
         problems = production_problems(settings)
         if problems:
             raise ConfigurationError(problems[0])
+    missing = keycloak_missing(settings)
+    if missing:
+        raise ConfigurationError(f"{missing[0]}: required with IDENTITY_PROVIDER=keycloak")
     return settings
+
+
+def keycloak_missing(settings: Settings) -> list[str]:
+    """The Keycloak variables that Keycloak mode cannot run without (SPEC §9)."""
+    if settings.identity_provider != "keycloak":
+        return []
+    required = ("keycloak_url", "keycloak_realm", "keycloak_auth_client_id", "keycloak_backend_client_id",
+                "keycloak_backend_client_secret")
+    return [name.upper() for name in required if not getattr(settings, name)]

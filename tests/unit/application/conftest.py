@@ -89,8 +89,8 @@ def metrics() -> FakeMetrics:
 
 
 @pytest.fixture
-def identity() -> FakeIdentityProvider:
-    return FakeIdentityProvider()
+def identity(hasher: FakeHasher, minter: TokenMinter) -> FakeIdentityProvider:
+    return FakeIdentityProvider(hasher, minter)
 
 
 @pytest.fixture
@@ -116,9 +116,9 @@ def minter(access_tokens: FakeAccessTokens, secrets: FakeSecrets, config: AuthCo
 
 
 @pytest.fixture
-def log_in(uow_factory: Callable[[], FakeUnitOfWork], hasher: FakeHasher, lockout: LockoutGuard,
-           minter: TokenMinter, clock: FixedClock, metrics: FakeMetrics, secrets: FakeSecrets) -> LogInHandler:
-    return LogInHandler(uow_factory, hasher, lockout, minter, clock, metrics, secrets, FakeRateLimiter())
+def log_in(uow_factory: Callable[[], FakeUnitOfWork], identity: FakeIdentityProvider, lockout: LockoutGuard,
+           clock: FixedClock, metrics: FakeMetrics, secrets: FakeSecrets) -> LogInHandler:
+    return LogInHandler(uow_factory, identity, lockout, clock, metrics, secrets, FakeRateLimiter())
 
 
 @pytest.fixture

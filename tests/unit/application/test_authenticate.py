@@ -79,7 +79,7 @@ async def test_a_token_of_a_revoked_session_is_refused_as_revoked(authenticate: 
 
 async def test_introspection_of_a_live_token_answers_active_with_its_claims(introspect: Introspect,
                                                                            tokens: IssuedTokens) -> None:
-    answer = introspect(tokens.access_token)
+    answer = await introspect(tokens.access_token)
 
     assert answer["active"] is True
     assert (answer["token_type"], answer["username"]) == ("access_token", "ada@example.com")
@@ -88,19 +88,19 @@ async def test_introspection_of_a_live_token_answers_active_with_its_claims(intr
 
 async def test_introspection_of_a_garbled_or_refresh_token_answers_only_inactive(introspect: Introspect,
                                                                                 tokens: IssuedTokens) -> None:
-    assert introspect("garbage") == {"active": False}
-    assert introspect(tokens.refresh_token) == {"active": False}
+    assert await introspect("garbage") == {"active": False}
+    assert await introspect(tokens.refresh_token) == {"active": False}
 
 
 async def test_introspection_of_an_expired_token_answers_only_inactive(introspect: Introspect, tokens: IssuedTokens,
                                                                       clock: FixedClock) -> None:
     clock.advance(ACCESS_TOKEN_TTL)
 
-    assert introspect(tokens.access_token) == {"active": False}
+    assert await introspect(tokens.access_token) == {"active": False}
 
 
 async def test_introspection_of_a_revoked_session_s_token_answers_only_inactive(
         introspect: Introspect, tokens: IssuedTokens, revocations: FakeRevocationList, clock: FixedClock) -> None:
     await revocations.publish([tokens.session_id], clock.now())
 
-    assert introspect(tokens.access_token) == {"active": False}
+    assert await introspect(tokens.access_token) == {"active": False}

@@ -19,7 +19,7 @@ from auth_service.domain.principal import Principal
 from auth_service.domain.users import UserStatus
 from tests.doubles import FixedClock
 from tests.unit.application.conftest import GivenUser, SignIn
-from tests.unit.fakes import FakeHasher, FakePolicy, FakeRevocationList, FakeUnitOfWork, fullwidth
+from tests.unit.fakes import FakeIdentityProvider, FakePolicy, FakeRevocationList, FakeUnitOfWork, fullwidth
 
 OLD = "correct horse battery"
 NEW = "battery staple horse"
@@ -28,9 +28,10 @@ COMPANY = "CMP-aaaaaaaaaaaaaaaa"
 
 
 @pytest.fixture
-def change(uow_factory: Callable[[], FakeUnitOfWork], hasher: FakeHasher, policy: FakePolicy, lockout: LockoutGuard,
+def change(uow_factory: Callable[[], FakeUnitOfWork], identity: FakeIdentityProvider, policy: FakePolicy,
+           lockout: LockoutGuard,
            revocations: FakeRevocationList, clock: FixedClock) -> ChangePasswordHandler:
-    return ChangePasswordHandler(uow_factory, hasher, policy, lockout, revocations, clock)
+    return ChangePasswordHandler(uow_factory, identity, policy, lockout, revocations, clock)
 
 
 @pytest.fixture

@@ -10,15 +10,15 @@ from auth_service.domain.errors import EmailTakenError, FieldValidationError, We
 from auth_service.domain.users import Role, Source, UserStatus
 from tests.doubles import FixedClock
 from tests.unit.application.conftest import GivenUser
-from tests.unit.fakes import FakeHasher, FakePolicy, FakeUnitOfWork, fullwidth
+from tests.unit.fakes import FakeHasher, FakeIdentityProvider, FakePolicy, FakeUnitOfWork, fullwidth
 
 PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
-def create(uow_factory: Callable[[], FakeUnitOfWork], hasher: FakeHasher, policy: FakePolicy,
+def create(uow_factory: Callable[[], FakeUnitOfWork], identity: FakeIdentityProvider, policy: FakePolicy,
            clock: FixedClock) -> CreateAdminHandler:
-    return CreateAdminHandler(uow_factory, hasher, policy, clock)
+    return CreateAdminHandler(uow_factory, identity, policy, clock)
 
 
 async def test_an_admin_is_created_active_verified_and_internal(create: CreateAdminHandler, uow: FakeUnitOfWork,

@@ -19,6 +19,7 @@ from tests.doubles import FixedClock
 from tests.unit.application.conftest import GivenUser
 from tests.unit.fakes import (
     FakeHasher,
+    FakeIdentityProvider,
     FakePolicy,
     FakeRateLimiter,
     FakeSecrets,
@@ -32,9 +33,9 @@ DAY = 86_400
 
 
 @pytest.fixture
-def register(uow_factory: Callable[[], FakeUnitOfWork], hasher: FakeHasher, policy: FakePolicy,
+def register(uow_factory: Callable[[], FakeUnitOfWork], identity: FakeIdentityProvider, policy: FakePolicy,
              secrets: FakeSecrets, clock: FixedClock, config: AuthConfig) -> RegisterUserHandler:
-    return RegisterUserHandler(uow_factory, hasher, policy, secrets, clock, config, FakeRateLimiter())
+    return RegisterUserHandler(uow_factory, identity, policy, secrets, clock, config, FakeRateLimiter())
 
 
 async def test_a_new_user_is_stored_pending_with_role_user_source_web_and_no_scopes(

@@ -13,7 +13,6 @@ from auth_service.application.ports import RequestContext
 from auth_service.domain.errors import InvalidVerificationCodeError, VerificationExpiredError
 from tests.doubles import FixedClock
 from tests.unit.fakes import (
-    FakeHasher,
     FakeIdentityProvider,
     FakePolicy,
     FakeRateLimiter,
@@ -28,9 +27,9 @@ COOLDOWN = 60
 
 
 @pytest.fixture
-def register(uow_factory: Callable[[], FakeUnitOfWork], hasher: FakeHasher, policy: FakePolicy,
+def register(uow_factory: Callable[[], FakeUnitOfWork], identity: FakeIdentityProvider, policy: FakePolicy,
              secrets: FakeSecrets, clock: FixedClock, config: AuthConfig) -> RegisterUserHandler:
-    return RegisterUserHandler(uow_factory, hasher, policy, secrets, clock, config, FakeRateLimiter())
+    return RegisterUserHandler(uow_factory, identity, policy, secrets, clock, config, FakeRateLimiter())
 
 
 @pytest.fixture

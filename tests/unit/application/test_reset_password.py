@@ -21,7 +21,7 @@ from auth_service.domain.users import UserStatus
 from tests.doubles import FixedClock
 from tests.unit.application.conftest import GivenUser, SignIn
 from tests.unit.fakes import (
-    FakeHasher,
+    FakeIdentityProvider,
     FakePolicy,
     FakeRateLimiter,
     FakeRevocationList,
@@ -44,9 +44,10 @@ def forgot(uow_factory: Callable[[], FakeUnitOfWork], secrets: FakeSecrets, cloc
 
 
 @pytest.fixture
-def reset(uow_factory: Callable[[], FakeUnitOfWork], hasher: FakeHasher, policy: FakePolicy, secrets: FakeSecrets,
+def reset(uow_factory: Callable[[], FakeUnitOfWork], identity: FakeIdentityProvider, policy: FakePolicy,
+          secrets: FakeSecrets,
           lockout: LockoutGuard, revocations: FakeRevocationList, clock: FixedClock) -> ResetPasswordHandler:
-    return ResetPasswordHandler(uow_factory, hasher, policy, secrets, lockout, revocations, clock)
+    return ResetPasswordHandler(uow_factory, identity, policy, secrets, lockout, revocations, clock)
 
 
 async def reset_token(forgot: ForgotPasswordHandler, uow: FakeUnitOfWork, email: str = "ada@example.com") -> str:

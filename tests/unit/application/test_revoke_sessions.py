@@ -19,15 +19,22 @@ from auth_service.application.queries.authenticate import Authenticate
 from auth_service.application.token_pairs import TokenMinter
 from tests.doubles import FakeSecretBox, FixedClock
 from tests.unit.application.conftest import GivenUser, SignIn
-from tests.unit.fakes import FakeAccessTokens, FakeMetrics, FakeRateLimiter, FakeRevocationList, FakeUnitOfWork
+from tests.unit.fakes import (
+    FakeAccessTokens,
+    FakeIdentityProvider,
+    FakeMetrics,
+    FakeRateLimiter,
+    FakeRevocationList,
+    FakeUnitOfWork,
+)
 
 COMPANY = "CMP-aaaaaaaaaaaaaaaa"
 
 
 @pytest.fixture
 def revoker(uow_factory: Callable[[], FakeUnitOfWork], minter: TokenMinter, access_tokens: FakeAccessTokens,
-            revocations: FakeRevocationList, clock: FixedClock) -> SessionRevoker:
-    return SessionRevoker(uow_factory, minter, access_tokens, revocations, clock)
+            revocations: FakeRevocationList, clock: FixedClock, identity: FakeIdentityProvider) -> SessionRevoker:
+    return SessionRevoker(uow_factory, minter, access_tokens, revocations, clock, identity)
 
 
 @pytest.fixture

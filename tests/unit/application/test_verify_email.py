@@ -16,7 +16,6 @@ from auth_service.domain.errors import DomainError, InvalidVerificationCodeError
 from auth_service.domain.users import UserStatus
 from tests.doubles import FixedClock
 from tests.unit.fakes import (
-    FakeHasher,
     FakeIdentityProvider,
     FakePolicy,
     FakeRateLimiter,
@@ -30,9 +29,9 @@ DAY = 86_400
 
 
 @pytest.fixture
-def register(uow_factory: Callable[[], FakeUnitOfWork], hasher: FakeHasher, policy: FakePolicy,
+def register(uow_factory: Callable[[], FakeUnitOfWork], identity: FakeIdentityProvider, policy: FakePolicy,
              secrets: FakeSecrets, clock: FixedClock, config: AuthConfig) -> RegisterUserHandler:
-    return RegisterUserHandler(uow_factory, hasher, policy, secrets, clock, config, FakeRateLimiter())
+    return RegisterUserHandler(uow_factory, identity, policy, secrets, clock, config, FakeRateLimiter())
 
 
 @pytest.fixture

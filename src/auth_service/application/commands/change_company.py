@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from auth_service.application.access import check_company_role, managed_user, require, usable_company
 from auth_service.application.audit import audit_record
 from auth_service.application.errors import ForbiddenError
-from auth_service.application.ports import Clock, RequestContext, RevocationList, UnitOfWork
+from auth_service.application.ports import Clock, IdentityProvider, RequestContext, RevocationList, UnitOfWork
 from auth_service.application.views import UserView
 from auth_service.domain.authorization import Permission, role_of
 from auth_service.domain.principal import Principal
@@ -26,8 +26,9 @@ class ChangeCompany:
 class ChangeCompanyHandler:
     """Raises ForbiddenError (non-admins), NotFoundError, FieldValidationError."""
 
-    def __init__(self, uow: Callable[[], UnitOfWork], revocations: RevocationList, clock: Clock) -> None:
-        self._uow, self._revocations, self._clock = uow, revocations, clock
+    def __init__(self, uow: Callable[[], UnitOfWork], identity: IdentityProvider, revocations: RevocationList,
+                 clock: Clock) -> None:
+        self._uow, self._identity, self._revocations, self._clock = uow, identity, revocations, clock
 
     async def __call__(self, cmd: ChangeCompany) -> UserView:
         p, now = cmd.principal, self._clock.now()
@@ -43,6 +44,7 @@ class ChangeCompanyHandler:
                 previous, user.company_id = user.company_id, cmd.company_id
                 user.updated_at, user.updated_by = now, p.user_id
                 await uow.users.save(user)
+                await self._identity.sync(user)  # Keycloak mode: the token claims follow
                 revoked = await uow.sessions.revoke_all(user.id, now, "company_changed")
                 await uow.audit.add(audit_record("user.company_changed", cmd.ctx, now, actor_id=p.user_id,
                                                  target_type="user", target_id=user.id,

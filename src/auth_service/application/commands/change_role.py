@@ -9,7 +9,7 @@ from auth_service.application.access import check_company_role, managed_user
 from auth_service.application.audit import audit_record
 from auth_service.application.commands.update_user import ensure_not_last_admin
 from auth_service.application.errors import ForbiddenError
-from auth_service.application.ports import Clock, RequestContext, RevocationList, UnitOfWork
+from auth_service.application.ports import Clock, IdentityProvider, RequestContext, RevocationList, UnitOfWork
 from auth_service.application.views import UserView
 from auth_service.domain.authorization import may_assign_role
 from auth_service.domain.principal import Principal
@@ -27,8 +27,9 @@ class ChangeRole:
 class ChangeRoleHandler:
     """Raises ForbiddenError, NotFoundError, FieldValidationError, LastAdminError."""
 
-    def __init__(self, uow: Callable[[], UnitOfWork], revocations: RevocationList, clock: Clock) -> None:
-        self._uow, self._revocations, self._clock = uow, revocations, clock
+    def __init__(self, uow: Callable[[], UnitOfWork], identity: IdentityProvider, revocations: RevocationList,
+                 clock: Clock) -> None:
+        self._uow, self._identity, self._revocations, self._clock = uow, identity, revocations, clock
 
     async def __call__(self, cmd: ChangeRole) -> UserView:
         p, now = cmd.principal, self._clock.now()
@@ -46,6 +47,7 @@ class ChangeRoleHandler:
                 previous, user.role = user.role, cmd.role
                 user.updated_at, user.updated_by = now, p.user_id
                 await uow.users.save(user)
+                await self._identity.sync(user)  # Keycloak mode: the token claims follow
                 revoked = await uow.sessions.revoke_all(user.id, now, "role_changed")
                 await uow.audit.add(audit_record("user.role_changed", cmd.ctx, now, actor_id=p.user_id,
                                                  target_type="user", target_id=user.id,

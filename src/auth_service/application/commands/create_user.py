@@ -7,17 +7,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from auth_service.application.access import check_company_role, require, usable_company
+from auth_service.application.accounts import provider_account
 from auth_service.application.audit import audit_record
 from auth_service.application.commands.register_user import check_username
 from auth_service.application.commands.reset_password import one_time_token_hash
 from auth_service.application.config import AuthConfig
 from auth_service.application.emails import invitation_email
 from auth_service.application.errors import ForbiddenError
-from auth_service.application.passwords import hash_new_password
+from auth_service.application.passwords import new_credential
 from auth_service.application.ports import (
     Clock,
+    IdentityProvider,
     OneTimeToken,
-    PasswordHasher,
     PasswordPolicy,
     RequestContext,
     Secrets,
@@ -51,9 +52,9 @@ class CreateUserHandler:
     """Raises ForbiddenError, FieldValidationError, EmailTakenError, UsernameTakenError,
     WeakPasswordError, BreachedPasswordError."""
 
-    def __init__(self, uow: Callable[[], UnitOfWork], hasher: PasswordHasher, policy: PasswordPolicy,
+    def __init__(self, uow: Callable[[], UnitOfWork], identity: IdentityProvider, policy: PasswordPolicy,
                  secrets: Secrets, clock: Clock, config: AuthConfig) -> None:
-        self._uow, self._hasher, self._policy = uow, hasher, policy
+        self._uow, self._identity, self._policy = uow, identity, policy
         self._secrets, self._clock, self._config = secrets, clock, config
 
     async def __call__(self, cmd: CreateUser) -> UserView:
@@ -80,8 +81,9 @@ class CreateUserHandler:
                     is_verified=True, first_name=cmd.first_name, last_name=cmd.last_name, phone=cmd.phone,
                     company_id=company_id, network_id=cmd.network_id, station_id=cmd.station_id,
                     created_by=p.user_id, updated_by=p.user_id)
+        password = None
         if cmd.password is not None:
-            user.password_hash = await hash_new_password(self._policy, self._hasher, cmd.password, user)
+            password, user.password_hash = await new_credential(self._policy, self._identity, cmd.password, user)
 
         async with self._uow() as uow:
             await usable_company(uow, p, company_id)
@@ -89,15 +91,18 @@ class CreateUserHandler:
                 raise EmailTakenError("This e-mail address is already registered.")
             if await uow.users.username_taken(username):
                 raise UsernameTakenError("This username is already taken.")
-            await uow.users.add(user)
-            if cmd.password is None:
-                token = self._secrets.new_token()
-                await uow.one_time_tokens.add(OneTimeToken(
-                    token_hash=one_time_token_hash(self._secrets, token), purpose="invitation", user_id=user.id,
-                    created_at=now, expires_at=now + self._config.invitation_ttl))
-                await uow.outbox.add(invitation_email(email, token, self._config.frontend_base))
-            await uow.audit.add(audit_record("user.created", cmd.ctx, now, actor_id=p.user_id, target_type="user",
-                                             target_id=user.id, company_id=company_id or p.company_id,
-                                             role=cmd.role.value, invited=cmd.password is None))
-            await uow.commit()
+            await self._identity.ensure_email_free(email)
+            async with provider_account(self._identity, user, password):
+                await uow.users.add(user)
+                if password is None:
+                    token = self._secrets.new_token()
+                    await uow.one_time_tokens.add(OneTimeToken(
+                        token_hash=one_time_token_hash(self._secrets, token), purpose="invitation",
+                        user_id=user.id, created_at=now, expires_at=now + self._config.invitation_ttl))
+                    await uow.outbox.add(invitation_email(email, token, self._config.frontend_base))
+                await uow.audit.add(audit_record("user.created", cmd.ctx, now, actor_id=p.user_id,
+                                                 target_type="user", target_id=user.id,
+                                                 company_id=company_id or p.company_id, role=cmd.role.value,
+                                                 invited=password is None))
+                await uow.commit()
         return UserView.of(user, now)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from auth_service.application.access import managed_user
 from auth_service.application.audit import audit_record
 from auth_service.application.commands.update_user import ensure_not_last_admin
-from auth_service.application.ports import Clock, RequestContext, RevocationList, UnitOfWork
+from auth_service.application.ports import Clock, IdentityProvider, RequestContext, RevocationList, UnitOfWork
 from auth_service.domain.principal import Principal
 from auth_service.domain.users import UserStatus
 
@@ -23,8 +23,9 @@ class DeleteUser:
 class DeleteUserHandler:
     """Raises ForbiddenError, NotFoundError, LastAdminError. Deleting a deleted user changes nothing."""
 
-    def __init__(self, uow: Callable[[], UnitOfWork], revocations: RevocationList, clock: Clock) -> None:
-        self._uow, self._revocations, self._clock = uow, revocations, clock
+    def __init__(self, uow: Callable[[], UnitOfWork], identity: IdentityProvider, revocations: RevocationList,
+                 clock: Clock) -> None:
+        self._uow, self._identity, self._revocations, self._clock = uow, identity, revocations, clock
 
     async def __call__(self, cmd: DeleteUser) -> None:
         p, now = cmd.principal, self._clock.now()
@@ -35,6 +36,7 @@ class DeleteUserHandler:
             await ensure_not_last_admin(uow, user)
             user.status, user.deleted_at, user.updated_at, user.updated_by = UserStatus.DELETED, now, now, p.user_id
             await uow.users.save(user)
+            await self._identity.sync(user)  # Keycloak mode: the token claims follow
             revoked = await uow.sessions.revoke_all(user.id, now, "user_deleted")
             await uow.audit.add(audit_record("user.deleted", cmd.ctx, now, actor_id=p.user_id, target_type="user",
                                              target_id=user.id, company_id=user.company_id or p.company_id,

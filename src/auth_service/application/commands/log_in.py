@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from auth_service.application.accounts import role_from
 from auth_service.application.audit import audit_record
 from auth_service.application.commands.verify_mfa import ChallengeIssued, open_challenge
 from auth_service.application.errors import (
@@ -16,16 +17,17 @@ from auth_service.application.errors import (
 from auth_service.application.lockout import LockoutGuard
 from auth_service.application.ports import (
     Clock,
+    IdentityProvider,
     IssuedTokens,
     Metrics,
-    PasswordHasher,
+    PasswordCheck,
     RateLimiter,
     RequestContext,
     Secrets,
     UnitOfWork,
 )
-from auth_service.application.token_pairs import TokenMinter
 from auth_service.domain.audit import AuditRecord
+from auth_service.domain.companies import Company
 from auth_service.domain.passwords import normalize_password
 from auth_service.domain.users import User, UserStatus, normalize_email
 
@@ -39,14 +41,14 @@ class LogIn:
 
 
 class LogInHandler:
-    """Check the password, then the account, then open a session.
+    """Check the password (here or at the identity provider), then the account, then open a session.
     Raises AccountLockedError, InvalidCredentialsError, EmailNotVerifiedError, AccountDisabledError,
     MfaRequiredError."""
 
-    def __init__(self, uow: Callable[[], UnitOfWork], hasher: PasswordHasher, lockout: LockoutGuard,
-                 minter: TokenMinter, clock: Clock, metrics: Metrics, secrets: Secrets, limiter: RateLimiter) -> None:
-        self._uow, self._hasher, self._lockout, self._limiter = uow, hasher, lockout, limiter
-        self._minter, self._clock, self._metrics, self._secrets = minter, clock, metrics, secrets
+    def __init__(self, uow: Callable[[], UnitOfWork], identity: IdentityProvider, lockout: LockoutGuard,
+                 clock: Clock, metrics: Metrics, secrets: Secrets, limiter: RateLimiter) -> None:
+        self._uow, self._identity, self._lockout, self._limiter = uow, identity, lockout, limiter
+        self._clock, self._metrics, self._secrets = clock, metrics, secrets
 
     async def __call__(self, cmd: LogIn) -> IssuedTokens | ChallengeIssued:
         email, password = normalize_email(cmd.email), normalize_password(cmd.password)
@@ -57,39 +59,35 @@ class LogInHandler:
             await self._lockout.ensure_not_locked(uow, email, self._clock.now())
             user = await uow.users.get_by_email(email)
             company = await uow.companies.get(user.company_id) if user and user.company_id else None
-        if not await self._password_matches(user, password):
+        check = await self._identity.check_password(user, email, password)
+        if not check.matches:
             self._metrics.login("failure")
             await self._lockout.record_failure(email, cmd.ctx, actor_id=user.id if user else None,
                                                company_id=user.company_id if user else None,
                                                record=self._failure(cmd.ctx, user, email, "invalid_credentials"))
             raise InvalidCredentialsError()
-        assert user is not None and user.password_hash is not None
         # Only after a correct password may the answer depend on the account.
-        status = user.effective_status(self._clock.now())
-        if status in (UserStatus.PENDING, UserStatus.EXPIRED):
-            await self._audit_failure(cmd.ctx, user, email, "email_not_verified")
-            raise EmailNotVerifiedError()
-        if status is not UserStatus.ACTIVE:
-            await self._audit_failure(cmd.ctx, user, email, "account_disabled")
-            raise AccountDisabledError()
-        if company is not None and not company.is_active:  # SPEC §5: until the company is active again
-            await self._audit_failure(cmd.ctx, user, email, "company_disabled")
-            raise AccountDisabledError()
-        new_hash = await self._hasher.hash(password) if self._hasher.needs_rehash(user.password_hash) else None
+        try:
+            user = await self._known_user(user, check, cmd.ctx)
+            await self._ensure_may_log_in(user, company, check, cmd.ctx, email)
+        except (EmailNotVerifiedError, AccountDisabledError):
+            await self._identity.abandon(check)
+            raise
         if user.mfa_enabled:
-            return await self._challenge(user, new_hash, cmd)
+            return await self._challenge(user, check.new_hash, cmd)
 
         now = self._clock.now()
         async with self._uow() as uow:
             # Read again: an admin may have disabled the account while the hash was checked.
-            user = await uow.users.get(user.id)
-            if user is None or not user.is_active:
+            current = await uow.users.get(user.id)
+            if current is None or not current.is_active:
+                await self._identity.abandon(check)
                 raise AccountDisabledError()
-            # A new hash when the hashing parameters changed: upgraded on login.
-            await uow.users.record_login(user.id, now, new_hash)
+            user = current
+            await uow.users.record_login(user.id, now, check.new_hash)
             user.record_login(now)
             await self._lockout.clear(uow, email)
-            tokens = await self._minter.start_session(uow, user, cmd.ctx, now)
+            tokens = await self._identity.start_session(uow, user, cmd.ctx, now, check)
             await uow.audit.add(audit_record(
                 "auth.login_succeeded", cmd.ctx, now, actor_id=user.id, target_type="session",
                 target_id=tokens.session_id, company_id=user.company_id,
@@ -97,6 +95,43 @@ class LogInHandler:
             await uow.commit()
         self._metrics.login("success")
         return tokens
+
+    async def _known_user(self, user: User | None, check: PasswordCheck, ctx: RequestContext) -> User:
+        """The account of a correct password. A provider's user this database does not know yet is
+        created just in time (Keycloak mode: e.g. made in Keycloak's console); a pending one is not."""
+        account = check.account
+        if user is not None and account is None:
+            return user
+        assert account is not None, "a matching password names an account"
+        if not check.set_up or not account.email_verified:
+            raise EmailNotVerifiedError()
+        now = self._clock.now()
+        async with self._uow() as uow:
+            if user is None:
+                user = User.from_provider(account.subject, account.email, account.username, role=role_from(account),
+                                          now=now, first_name=account.first_name, last_name=account.last_name)
+                await uow.users.add(user)
+                await uow.audit.add(audit_record("user.created", ctx, now, actor_id=user.id, target_type="user",
+                                                 target_id=user.id, via="identity_provider",
+                                                 role=user.role.value))
+            else:  # known by email, not yet linked to the provider's account
+                user.keycloak_id = account.subject
+                await uow.users.save(user)
+            await uow.commit()
+        return user
+
+    async def _ensure_may_log_in(self, user: User, company: Company | None, check: PasswordCheck,
+                                 ctx: RequestContext, email: str) -> None:
+        status = user.effective_status(self._clock.now())
+        if not check.set_up or status in (UserStatus.PENDING, UserStatus.EXPIRED):
+            await self._audit_failure(ctx, user, email, "email_not_verified")
+            raise EmailNotVerifiedError()
+        if status is not UserStatus.ACTIVE:
+            await self._audit_failure(ctx, user, email, "account_disabled")
+            raise AccountDisabledError()
+        if company is not None and not company.is_active:  # SPEC §5: until the company is active again
+            await self._audit_failure(ctx, user, email, "company_disabled")
+            raise AccountDisabledError()
 
     async def _challenge(self, user: User, new_hash: str | None, cmd: LogIn) -> ChallengeIssued:
         """A correct password of an MFA user opens a challenge; tokens come from /auth/mfa/verify."""
@@ -108,12 +143,6 @@ class LogInHandler:
             challenge = await open_challenge(uow, self._secrets, user, self._clock)
             await uow.commit()
         return challenge
-
-    async def _password_matches(self, user: User | None, password: str) -> bool:
-        if user is None or user.password_hash is None:
-            await self._hasher.burn(password)  # same time as a wrong password: no enumeration
-            return False
-        return await self._hasher.verify(user.password_hash, password)
 
     async def _audit_failure(self, ctx: RequestContext, user: User, email: str, reason: str) -> None:
         self._metrics.login("failure")

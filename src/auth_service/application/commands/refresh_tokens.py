@@ -37,6 +37,25 @@ class RefreshTokens:
     ctx: RequestContext = RequestContext()
 
 
+async def live_session(uow: UnitOfWork, session_id: str, now: datetime) -> tuple[Session, User]:
+    """The session a refresh presents, if it may still refresh, with its (re-read) account."""
+    session = await uow.sessions.get(session_id)
+    if session is None:
+        raise InvalidTokenError("The refresh token is invalid.")
+    if session.revoked_at is not None:
+        raise TokenRevokedError()
+    if now >= session.expires_at:
+        raise TokenExpiredError()
+    # Every refresh re-reads the user: new role, company or scopes take effect now.
+    user = await uow.users.get(session.user_id)
+    if user is None or not user.is_active:
+        raise InvalidTokenError("The account is no longer active.")
+    company = await uow.companies.get(user.company_id) if user.company_id else None
+    if company is not None and not company.is_active:
+        raise InvalidTokenError("The account's company is not active.")
+    return session, user
+
+
 class RefreshTokensHandler:
     """Rotate a refresh token. Concurrent presentations within REFRESH_REUSE_INTERVAL all get the
     one successor; a later presentation is a replay that revokes the session.
@@ -58,7 +77,7 @@ class RefreshTokensHandler:
             if current is None:
                 raise InvalidTokenError("The refresh token is invalid.")
             await self._limiter.hit("refresh", current.session_id)  # RATE_LIMIT_REFRESH per session (SPEC §7)
-            session, user = await self._live_session_and_user(uow, current, now)
+            session, user = await live_session(uow, current.session_id, now)
             if current.rotated_at is None:
                 if now >= current.expires_at:
                     raise TokenExpiredError()
@@ -87,24 +106,6 @@ class RefreshTokensHandler:
         await self._revocations.publish([session.id], now)
         self._metrics.refresh_reuse()
         raise RefreshTokenReusedError()
-
-    async def _live_session_and_user(self, uow: UnitOfWork, token: RefreshToken,
-                                     now: datetime) -> tuple[Session, User]:
-        session = await uow.sessions.get(token.session_id)
-        if session is None:
-            raise InvalidTokenError("The refresh token is invalid.")
-        if session.revoked_at is not None:
-            raise TokenRevokedError()
-        if now >= session.expires_at:
-            raise TokenExpiredError()
-        # Every refresh re-reads the user: new role, company or scopes take effect now.
-        user = await uow.users.get(session.user_id)
-        if user is None or not user.is_active:
-            raise InvalidTokenError("The account is no longer active.")
-        company = await uow.companies.get(user.company_id) if user.company_id else None
-        if company is not None and not company.is_active:
-            raise InvalidTokenError("The account's company is not active.")
-        return session, user
 
     async def _successor_if_retry(self, uow: UnitOfWork, rotated: RefreshToken,
                                   now: datetime) -> tuple[str, datetime] | None:

@@ -6,12 +6,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from auth_service.application.accounts import provider_account
 from auth_service.application.audit import audit_record
 from auth_service.application.config import AuthConfig
 from auth_service.application.emails import verification_email
 from auth_service.application.ports import (
     Clock,
-    PasswordHasher,
+    IdentityProvider,
     PasswordPolicy,
     RateLimiter,
     Registration,
@@ -57,9 +58,9 @@ class RegisterUserHandler:
     """Create a pending account and send its verification message.
     Raises EmailTakenError, UsernameTakenError, WeakPasswordError, BreachedPasswordError."""
 
-    def __init__(self, uow: Callable[[], UnitOfWork], hasher: PasswordHasher, policy: PasswordPolicy,
+    def __init__(self, uow: Callable[[], UnitOfWork], identity: IdentityProvider, policy: PasswordPolicy,
                  secrets: Secrets, clock: Clock, config: AuthConfig, limiter: RateLimiter) -> None:
-        self._uow, self._hasher, self._policy, self._limiter = uow, hasher, policy, limiter
+        self._uow, self._identity, self._policy, self._limiter = uow, identity, policy, limiter
         self._secrets, self._clock, self._config = secrets, clock, config
         self._codes = VerificationCodes(secrets)
 
@@ -73,7 +74,7 @@ class RegisterUserHandler:
         password = normalize_password(cmd.password)
         await self._policy.check(password, [email, username, cmd.first_name or "", cmd.last_name or ""])
         # Hash before opening the transaction: hashing is slow on purpose.
-        password_hash = await self._hasher.hash(password)
+        password_hash = await self._identity.credential(password)
         token, code = self._secrets.new_token(), self._secrets.new_code()
         now, ttl = self._clock.now(), self._config.verification_ttl
 
@@ -83,29 +84,36 @@ class RegisterUserHandler:
                 raise EmailTakenError("This e-mail address is already registered.")
             if await uow.users.username_taken(username, except_user_id=user.id if user else None):
                 raise UsernameTakenError("This username is already taken.")
+            if user is not None:
+                await self._retire_expired(uow, user, cmd.ctx, now)
+                await self._identity.remove(user)  # the expired registration's provider account
+            await self._identity.ensure_email_free(email)
             if user is None:
                 user = User.register(email, password_hash, now=now, verification_ttl=ttl, username=username,
                                      first_name=cmd.first_name, last_name=cmd.last_name, phone=cmd.phone)
-                await uow.users.add(user)
+                is_new = True
             else:
-                await self._retire_expired(uow, user, cmd.ctx, now)
                 user.reregister(password_hash, now=now, verification_ttl=ttl, username=username,
                                 first_name=cmd.first_name, last_name=cmd.last_name, phone=cmd.phone)
-                await uow.users.save(user)
-            registration_id = new_registration_id()
-            registration = Registration(
-                id=registration_id, user_id=user.id, email=email, created_at=now, expires_at=now + ttl,
-                token_hash=self._codes.token_hash(token), code_hash=self._codes.code_hash(registration_id, code))
-            await uow.registrations.add(registration)
-            # The first message starts the resend cooldown and opens this registration's resend window.
-            await uow.resend_throttles.save(ResendThrottle(key=self._codes.resend_key(email), last_sent_at=now,
-                                                           count=0, window_ends_at=registration.expires_at))
-            await uow.failure_counters.clear(self._codes.attempts_key(email))
-            await uow.outbox.add(verification_email(email, token, code, self._config.frontend_base,
-                                                    registration.expires_at))
-            await uow.audit.add(audit_record("user.registered", cmd.ctx, now, actor_id=user.id, target_type="user",
-                                             target_id=user.id, registration_id=registration_id))
-            await uow.commit()
+                is_new = False
+            async with provider_account(self._identity, user, password):
+                await (uow.users.add(user) if is_new else uow.users.save(user))
+                registration_id = new_registration_id()
+                registration = Registration(
+                    id=registration_id, user_id=user.id, email=email, created_at=now, expires_at=now + ttl,
+                    token_hash=self._codes.token_hash(token),
+                    code_hash=self._codes.code_hash(registration_id, code))
+                await uow.registrations.add(registration)
+                # The first message starts the resend cooldown and opens this registration's resend window.
+                await uow.resend_throttles.save(ResendThrottle(key=self._codes.resend_key(email), last_sent_at=now,
+                                                               count=0, window_ends_at=registration.expires_at))
+                await uow.failure_counters.clear(self._codes.attempts_key(email))
+                await uow.outbox.add(verification_email(email, token, code, self._config.frontend_base,
+                                                        registration.expires_at))
+                await uow.audit.add(audit_record("user.registered", cmd.ctx, now, actor_id=user.id,
+                                                 target_type="user", target_id=user.id,
+                                                 registration_id=registration_id))
+                await uow.commit()
         return RegistrationStarted(registration_id, user.id, email, UserStatus.PENDING.value, registration.expires_at)
 
     async def _retire_expired(self, uow: UnitOfWork, user: User, ctx: RequestContext, now: datetime) -> None:

@@ -10,11 +10,11 @@ from auth_service.application.config import AuthConfig
 from auth_service.application.emails import reset_email, security_alert_email
 from auth_service.application.errors import InvalidOneTimeTokenError
 from auth_service.application.lockout import LockoutGuard
-from auth_service.application.passwords import hash_new_password
+from auth_service.application.passwords import new_credential
 from auth_service.application.ports import (
     Clock,
+    IdentityProvider,
     OneTimeToken,
-    PasswordHasher,
     PasswordPolicy,
     RateLimiter,
     RequestContext,
@@ -76,9 +76,9 @@ class ResetPasswordHandler:
     lockout counter and, as proof of the mailbox, verifies a pending account.
     Raises InvalidOneTimeTokenError, WeakPasswordError, BreachedPasswordError."""
 
-    def __init__(self, uow: Callable[[], UnitOfWork], hasher: PasswordHasher, policy: PasswordPolicy,
+    def __init__(self, uow: Callable[[], UnitOfWork], identity: IdentityProvider, policy: PasswordPolicy,
                  secrets: Secrets, lockout: LockoutGuard, revocations: RevocationList, clock: Clock) -> None:
-        self._uow, self._hasher, self._policy, self._secrets = uow, hasher, policy, secrets
+        self._uow, self._identity, self._policy, self._secrets = uow, identity, policy, secrets
         self._lockout, self._revocations, self._clock = lockout, revocations, clock
 
     async def __call__(self, cmd: ResetPassword) -> None:
@@ -91,7 +91,7 @@ class ResetPasswordHandler:
                 or user.effective_status(now) not in (UserStatus.ACTIVE, UserStatus.PENDING)):
             raise InvalidOneTimeTokenError()
         # Check the policy before consuming, so a weak password does not burn the link.
-        password_hash = await hash_new_password(self._policy, self._hasher, cmd.new_password, user)
+        password, password_hash = await new_credential(self._policy, self._identity, cmd.new_password, user)
 
         now = self._clock.now()
         async with self._uow() as uow:
@@ -100,7 +100,9 @@ class ResetPasswordHandler:
             user = await uow.users.get(user.id)
             assert user is not None
             user.password_hash, user.updated_at = password_hash, now
+            await self._identity.set_password(user, password)
             if user.status is UserStatus.PENDING:
+                await self._identity.mark_verified(user)
                 user.mark_verified(now)
             await uow.users.save(user)
             revoked = await uow.sessions.revoke_all(user.id, now, "password_reset")
@@ -111,3 +113,4 @@ class ResetPasswordHandler:
                                              via=stored.purpose, sessions_revoked=len(revoked)))
             await uow.commit()
         await self._revocations.publish(revoked, now)
+        await self._identity.end_sessions(user, None)

@@ -11,7 +11,7 @@ from auth_service.application.access import managed_user
 from auth_service.application.audit import audit_record
 from auth_service.application.commands.register_user import check_username
 from auth_service.application.errors import LastAdminError
-from auth_service.application.ports import Clock, RequestContext, RevocationList, UnitOfWork
+from auth_service.application.ports import Clock, IdentityProvider, RequestContext, RevocationList, UnitOfWork
 from auth_service.application.views import UserView
 from auth_service.domain.errors import ConflictError, FieldValidationError, UsernameTakenError
 from auth_service.domain.principal import Principal
@@ -40,8 +40,9 @@ async def ensure_not_last_admin(uow: UnitOfWork, user: User) -> None:
 class UpdateUserHandler:
     """Raises ForbiddenError, NotFoundError, ConflictError, LastAdminError, UsernameTakenError."""
 
-    def __init__(self, uow: Callable[[], UnitOfWork], revocations: RevocationList, clock: Clock) -> None:
-        self._uow, self._revocations, self._clock = uow, revocations, clock
+    def __init__(self, uow: Callable[[], UnitOfWork], identity: IdentityProvider, revocations: RevocationList,
+                 clock: Clock) -> None:
+        self._uow, self._identity, self._revocations, self._clock = uow, identity, revocations, clock
 
     async def __call__(self, cmd: UpdateUser) -> UserView:
         assert set(cmd.changes) <= EDITABLE, "the HTTP schema forbids other fields"
@@ -65,6 +66,7 @@ class UpdateUserHandler:
             if changed:
                 user.updated_at, user.updated_by = now, p.user_id
                 await uow.users.save(user)
+                await self._identity.sync(user)  # Keycloak mode: the token claims follow
                 if REVOKING & set(changed):
                     revoked = await uow.sessions.revoke_all(user.id, now, "user_updated")
                 await uow.audit.add(audit_record("user.updated", cmd.ctx, now, actor_id=p.user_id, target_type="user",

@@ -91,11 +91,11 @@ class VerifyEmailHandler:
             if user.status is UserStatus.PENDING:
                 user.mark_verification_expired(now)
                 registration.status = "expired"
+                await self._identity.remove(user)  # Keycloak mode: the pending Keycloak user goes (SPEC §9.2)
                 await uow.users.save(user)
                 await uow.registrations.save(registration)
                 await uow.audit.add(audit_record("user.verification_expired", ctx, now, actor_id=user.id,
                                                  target_type="user", target_id=user.id))
-                await self._identity.discard_pending(user)
                 await uow.commit()
             raise VerificationExpiredError("This verification has expired; please register again.")
         if user.status is not UserStatus.PENDING:

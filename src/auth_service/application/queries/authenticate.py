@@ -5,7 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from auth_service.application.errors import InvalidTokenError, TokenExpiredError, TokenRevokedError
+from auth_service.application.errors import (
+    InvalidTokenError,
+    TokenExpiredError,
+    TokenRevokedError,
+    UnknownSigningKeyError,
+)
 from auth_service.application.ports import AccessTokens, Clock, RevocationList
 from auth_service.domain.principal import Principal
 
@@ -22,6 +27,16 @@ class Authenticate:
             raise TokenRevokedError()
         return principal
 
+    async def verified(self, token: str) -> Principal:
+        """As a call, but a token signed by a key not yet known makes the keys reload once (when
+        the key source allows it now) before the token is refused."""
+        try:
+            return self(token)
+        except UnknownSigningKeyError:
+            if not await self._access.reload_keys():
+                raise
+        return self(token)
+
 
 class Introspect:
     """RFC 7662: `{"active": false}` for anything that is not a live access token."""
@@ -29,9 +44,9 @@ class Introspect:
     def __init__(self, authenticate: Authenticate) -> None:
         self._authenticate = authenticate
 
-    def __call__(self, token: str) -> dict[str, Any]:
+    async def __call__(self, token: str) -> dict[str, Any]:
         try:
-            principal = self._authenticate(token)
+            principal = await self._authenticate.verified(token)
         except (InvalidTokenError, TokenExpiredError, TokenRevokedError):
             return {"active": False}
         return {"active": True, "token_type": "access_token", "username": principal.email, **principal.claims}

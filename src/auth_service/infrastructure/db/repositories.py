@@ -76,6 +76,10 @@ class SqlUserRepository:
         row = await self._session.scalar(select(UserRow).where(UserRow.email == email))
         return row.to_entity() if row else None
 
+    async def get_by_keycloak_id(self, keycloak_id: str) -> User | None:
+        row = await self._session.scalar(select(UserRow).where(UserRow.keycloak_id == keycloak_id))
+        return row.to_entity() if row else None
+
     async def username_taken(self, username: str, *, except_user_id: str | None = None) -> bool:
         stmt = select(UserRow.id).where(UserRow.username == username)
         if except_user_id is not None:
@@ -105,7 +109,7 @@ class SqlUserRepository:
         stmt = select(func.count()).select_from(UserRow).where(UserRow.role == "admin", UserRow.status == "active")
         return int(await self._session.scalar(stmt) or 0)
 
-    async def set_password(self, user_id: str, password_hash: str, now: datetime) -> None:
+    async def set_password(self, user_id: str, password_hash: str | None, now: datetime) -> None:
         await self._session.execute(update(UserRow).where(UserRow.id == user_id)
                                     .values(password_hash=password_hash, updated_at=now))
 

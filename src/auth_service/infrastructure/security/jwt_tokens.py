@@ -104,6 +104,10 @@ class JwtAccessTokens:
                 break
         return verified.principal
 
+    async def reload_keys(self) -> bool:
+        """Our own keys reach every instance by the key store's periodic reload, not on demand."""
+        return False
+
     def clear_cache(self) -> None:
         self._cache.clear()
 

@@ -21,6 +21,8 @@ audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 secrets_app = typer.Typer(help="Data encrypted at rest with SECRET_KEY.", no_args_is_help=True)
 app.add_typer(secrets_app, name="secrets")
+keycloak_app = typer.Typer(help="Keycloak identity mode.", no_args_is_help=True)
+app.add_typer(keycloak_app, name="keycloak")
 
 T = TypeVar("T")
 
@@ -32,6 +34,14 @@ def _settings() -> Settings:
         typer.echo(f"auth-service: configuration error: {exc}", err=True)
         raise typer.Exit(2) from None
     configure_logging(settings.log_level, settings.log_format)
+    return settings
+
+
+def _local_keys_only(settings: Settings) -> Settings:
+    if settings.identity_provider == "keycloak":
+        typer.echo("auth-service: in Keycloak mode Keycloak signs the tokens: rotate its realm keys there",
+                   err=True)
+        raise typer.Exit(2)
     return settings
 
 
@@ -55,7 +65,8 @@ def _migrate(settings: Settings) -> None:
     async def action(container: Container) -> None:
         await container.ensure_signing_key()
 
-    _with_container(settings, action)
+    if settings.identity_provider == "local":  # Keycloak mode signs nothing itself
+        _with_container(settings, action)
 
 
 @app.command()
@@ -133,7 +144,7 @@ def rotate_keys(
     now: Annotated[bool, typer.Option("--now", help="Sign with the new key at once (emergency).")] = False,
 ) -> None:
     """Publish a new signing key; it signs after KEY_PREPUBLISH seconds (at once with --now)."""
-    settings = _settings()
+    settings = _local_keys_only(_settings())
 
     async def action(container: Container) -> str:
         return await container.rotate_keys(now=now)
@@ -146,7 +157,7 @@ def rotate_keys(
 @keys_app.command("revoke")
 def revoke_key(kid: str) -> None:
     """Pull a compromised key: tokens it signed stop validating."""
-    settings = _settings()
+    settings = _local_keys_only(_settings())
 
     async def action(container: Container) -> tuple[bool, str | None]:
         if not await container.revoke_key(kid):
@@ -163,6 +174,22 @@ def revoke_key(kid: str) -> None:
     typer.echo(f"key {kid} revoked")
     if replacement is not None:
         typer.echo(f"new signing key {replacement} published; it signs now")
+
+
+@keycloak_app.command("sync")
+def keycloak_sync() -> None:
+    """Create or link a user here for every Keycloak account, and write role, company and scopes back."""
+    settings = _settings()
+    if settings.identity_provider != "keycloak":
+        typer.echo("auth-service: keycloak sync needs IDENTITY_PROVIDER=keycloak", err=True)
+        raise typer.Exit(2)
+
+    async def action(container: Container) -> str:
+        report = await container.sync_accounts()
+        return (f"created {report.created}, linked {report.linked}, updated {report.updated}, "
+                f"skipped {report.skipped_unverified} unverified")
+
+    typer.echo(_with_container(settings, action))
 
 
 @secrets_app.command("reencrypt")

@@ -46,7 +46,7 @@ async def bearer_token(token: Annotated[str | None, Depends(_bearer)]) -> str:
 
 async def current_principal(request: Request, handlers: HandlersDep,
                             token: Annotated[str, Depends(bearer_token)]) -> Principal:
-    principal = handlers.authenticate(token)
+    principal = await handlers.authenticate.verified(token)
     request.state.principal = principal  # for the audit record of a refused attempt
     return principal
 

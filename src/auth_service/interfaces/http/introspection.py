@@ -11,7 +11,7 @@ from auth_service.application.errors import ClientAuthenticationError, Forbidden
 from auth_service.bootstrap import Container
 
 
-def introspection_caller(request: Request, handlers: Container, basic: HTTPBasicCredentials | None) -> None:
+async def introspection_caller(request: Request, handlers: Container, basic: HTTPBasicCredentials | None) -> None:
     if basic is not None:
         expected = handlers.settings.introspection_credentials.get(basic.username)
         # Compare even for an unknown client, so timing does not tell which client ids exist.
@@ -22,5 +22,5 @@ def introspection_caller(request: Request, handlers: Container, basic: HTTPBasic
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise ClientAuthenticationError("Client authentication is required.")
-    if handlers.authenticate(token.strip()).role != "admin":
+    if (await handlers.authenticate.verified(token.strip())).role != "admin":
         raise ForbiddenError("Only introspection clients and admins may introspect tokens.")

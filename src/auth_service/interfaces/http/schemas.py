@@ -145,12 +145,14 @@ class TokenPairResponse(BaseModel):
     refresh_expires_in: int
     session_id: str
     user: UserResponse
+    id_token: str | None = Field(default=None, description="Keycloak mode: Keycloak's ID token (never a bearer)")
 
     @classmethod
     def of(cls, tokens: IssuedTokens, now: datetime) -> TokenPairResponse:
         return cls(access_token=tokens.access_token, refresh_token=tokens.refresh_token,
                    expires_in=tokens.expires_in, refresh_expires_in=tokens.refresh_expires_in,
-                   session_id=tokens.session_id, user=UserResponse.of(UserView.of(tokens.user, now)))
+                   session_id=tokens.session_id, user=UserResponse.of(UserView.of(tokens.user, now)),
+                   id_token=tokens.extra.get("id_token"))
 
 
 class ValidateTokenResponse(BaseModel):

@@ -156,6 +156,6 @@ async def introspect(
     basic: Annotated[HTTPBasicCredentials | None, Depends(_basic)],
 ) -> IntrospectionResponse:
     """RFC 7662, for resource servers: HTTP Basic of a client in INTROSPECTION_CLIENTS, or an admin bearer."""
-    introspection_caller(request, handlers, basic)
-    return IntrospectionResponse(**handlers.introspect(token))
+    await introspection_caller(request, handlers, basic)
+    return IntrospectionResponse(**await handlers.introspect(token))
 

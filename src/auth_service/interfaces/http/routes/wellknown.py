@@ -21,8 +21,8 @@ async def jwks(handlers: HandlersDep) -> JSONResponse:
 async def openid_configuration(handlers: HandlersDep) -> dict[str, Any]:
     base = handlers.settings.public_base_url.rstrip("/")
     return {
-        "issuer": handlers.settings.issuer,
-        "jwks_uri": f"{base}/.well-known/jwks.json",
+        "issuer": handlers.issuer,  # Keycloak mode: Keycloak's issuer and keys (SPEC §9.6)
+        "jwks_uri": handlers.jwks_uri,
         "token_endpoint": f"{base}/api/v1/auth/token",
         "introspection_endpoint": f"{base}/api/v1/auth/introspect",
         "revocation_endpoint": f"{base}/api/v1/auth/revoke",
@@ -30,7 +30,8 @@ async def openid_configuration(handlers: HandlersDep) -> dict[str, Any]:
         "response_types_supported": ["token"],
         "token_endpoint_auth_methods_supported": ["none"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "bearer"],
-        "id_token_signing_alg_values_supported": [handlers.settings.jwt_algorithm],
+        "id_token_signing_alg_values_supported": [
+            "RS256" if handlers.keycloak is not None else handlers.settings.jwt_algorithm],
         "claims_supported": ["iss", "sub", "aud", "exp", "iat", "nbf", "jti", "sid", "user_id", "email",
                              "email_verified", "roles", "company_id", "network_id", "station_id"],
     }
