@@ -197,11 +197,19 @@ def _search_matches(user: User, search: str) -> bool:
     return True
 
 
-def search_users(state: EmulatorState, params: dict[str, str]) -> list[User]:
+# UsersResource.getUsers lists service accounts only when one of these filters is given (and no `search`).
+_FILTERS_WITH_SERVICE_ACCOUNTS = ("lastName", "firstName", "email", "username", "emailVerified", "idpAlias",
+                                  "idpUserId", "enabled", "exact", "q")  # fmt: skip
+
+
+def search_users(state: EmulatorState, params: dict[str, str], *, counting: bool = False) -> list[User]:
     exact = params.get("exact", "false").lower() == "true"
+    with_service_accounts = (
+        not counting and "search" not in params and any(k in params for k in _FILTERS_WITH_SERVICE_ACCOUNTS)
+    )
     found = []
     for user in state.users.values():
-        if user.service_account_client is not None:
+        if user.service_account_client is not None and not with_service_accounts:
             continue
         search = params.get("search")
         if search and search.strip() != "*" and not _search_matches(user, search):

@@ -153,6 +153,7 @@ def create_app(state: EmulatorState) -> Starlette:
             grant = form.get("grant_type")
             if not grant:
                 raise oauth_error(400, "invalid_request", "Missing form parameter: grant_type")
+            state.counts[f"token:{grant}"] += 1
             client = oidc.authenticate_client(state, form, request.headers.get("authorization"))
             if grant == "password":
                 body = oidc.password_grant(state, client, form, ip)
@@ -228,7 +229,7 @@ def create_app(state: EmulatorState) -> Starlette:
     async def count_users(request: Request) -> Response:
         require_admin(request, "count_users", write=False)
         with state.lock:
-            return _json(len(admin.search_users(state, dict(request.query_params))))
+            return _json(len(admin.search_users(state, dict(request.query_params), counting=True)))
 
     @endpoint("get_user", admin_api=True)
     async def get_user(request: Request) -> Response:

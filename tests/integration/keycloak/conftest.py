@@ -1,26 +1,17 @@
-"""Keycloak emulator fixtures: one server per test session, reset before every test."""
+"""Keycloak emulator fixtures: one server per test session (`keycloak_server`), reset before every test
+(`keycloak`), and python-keycloak clients pointed at it."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 from keycloak import KeycloakAdmin, KeycloakOpenID, KeycloakOpenIDConnection
 
-from tests.keycloak_emulator import KeycloakEmulator
+from tests.keycloak_emulator import KeycloakEmulator, fixtures
 
-
-@pytest.fixture(scope="session")
-def keycloak_server() -> Iterator[KeycloakEmulator]:
-    with KeycloakEmulator() as emulator:
-        yield emulator
-
-
-@pytest.fixture
-def keycloak(keycloak_server: KeycloakEmulator) -> KeycloakEmulator:
-    """The emulator in its seeded state: realm, clients and service accounts, no other users."""
-    keycloak_server.reset()
-    return keycloak_server
+keycloak_server = fixtures.keycloak_server
+keycloak = fixtures.keycloak
 
 
 @pytest.fixture

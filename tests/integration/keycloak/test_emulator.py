@@ -304,6 +304,24 @@ async def test_revoking_a_refresh_token_ends_the_session_and_introspection_sees_
     assert after == {"active": False} and keycloak.sessions_of(user_id) == []
 
 
+async def test_userinfo_and_a_revoked_access_token(
+    keycloak: KeycloakEmulator, keycloak_admin: KeycloakAdmin, keycloak_openid: KeycloakOpenID
+) -> None:
+    await _create(keycloak_admin)
+    token = await keycloak_openid.a_token("ada@example.com", PASSWORD)
+    base = f"{keycloak.url}/realms/myrealm/protocol/openid-connect"
+
+    info = await keycloak_openid.a_userinfo(token["access_token"])
+    public_introspection = httpx.post(f"{base}/token/introspect", data={"client_id": "auth-client", "token": "x"})
+    revoked = httpx.post(f"{base}/revoke", data={"client_id": "auth-client", "token": token["access_token"]})
+    after = httpx.get(f"{base}/userinfo", headers={"Authorization": f"Bearer {token['access_token']}"})
+
+    assert (info["email"], info["user_id"]) == ("ada@example.com", "USR-1")
+    assert public_introspection.status_code == 403
+    assert revoked.status_code == 200
+    assert after.status_code == 401 and after.headers["www-authenticate"].startswith("Bearer")
+
+
 # -- admin REST API ----------------------------------------------------------------------------------
 
 
@@ -335,6 +353,17 @@ async def test_searching_paginates_and_queries_attributes(keycloak_admin: Keyclo
     assert [u["username"] for u in page] == ["bob@example.com"]
     assert [u["username"] for u in by_attribute] == ["bob@example.com"]
     assert [u["username"] for u in by_prefix] == ["cy@example.com"]
+
+
+async def test_service_accounts_are_listed_only_when_a_field_is_filtered(keycloak_admin: KeycloakAdmin) -> None:
+    await _create(keycloak_admin)
+
+    everyone = await keycloak_admin.a_get_users({"first": 0, "max": 10})
+    service = await keycloak_admin.a_get_users({"username": "service-account-backend-admin", "exact": True})
+
+    assert [u["username"] for u in everyone] == ["ada@example.com"]
+    assert [u["username"] for u in service] == ["service-account-backend-admin"]
+    assert await keycloak_admin.a_users_count() == 1
 
 
 async def test_duplicates_are_409_with_keycloaks_messages(keycloak: KeycloakEmulator,
@@ -470,6 +499,7 @@ async def test_injected_faults_fail_the_next_calls_only(keycloak: KeycloakEmulat
 
     assert caught.value.response_code == 503
     assert keycloak.user_by_id(user_id) is not None and len(keycloak.users) == 1
+    assert keycloak.counts["create_user"] == 2 and keycloak.counts["token:client_credentials"] == 1
     with pytest.raises(ValueError, match="unknown operation"):
         keycloak.fail_next("create_usr")
 
