@@ -147,8 +147,10 @@ def update_user(state: EmulatorState, user_id: str, rep: dict[str, Any]) -> None
 
 def reset_password(state: EmulatorState, user_id: str, credential: dict[str, Any]) -> None:
     user = get_user(state, user_id)
-    if not credential.get("value"):
+    if credential.get("value") is None:
         raise KeycloakError(400, {"error": "No password provided"})
+    if not str(credential["value"]).strip():
+        raise KeycloakError(400, {"error": "Empty password not allowed"})
     _set_password(user, credential)
 
 
@@ -202,11 +204,10 @@ _FILTERS_WITH_SERVICE_ACCOUNTS = ("lastName", "firstName", "email", "username", 
                                   "idpUserId", "enabled", "exact", "q")  # fmt: skip
 
 
-def search_users(state: EmulatorState, params: dict[str, str], *, counting: bool = False) -> list[User]:
+def search_users(state: EmulatorState, params: dict[str, str]) -> list[User]:
+    """GET users and users/count: the same filters, and the same rule for service accounts."""
     exact = params.get("exact", "false").lower() == "true"
-    with_service_accounts = (
-        not counting and "search" not in params and any(k in params for k in _FILTERS_WITH_SERVICE_ACCOUNTS)
-    )
+    with_service_accounts = "search" not in params and any(k in params for k in _FILTERS_WITH_SERVICE_ACCOUNTS)
     found = []
     for user in state.users.values():
         if user.service_account_client is not None and not with_service_accounts:

@@ -229,7 +229,7 @@ def create_app(state: EmulatorState) -> Starlette:
     async def count_users(request: Request) -> Response:
         require_admin(request, "count_users", write=False)
         with state.lock:
-            return _json(len(admin.search_users(state, dict(request.query_params), counting=True)))
+            return _json(len(admin.search_users(state, dict(request.query_params))))
 
     @endpoint("get_user", admin_api=True)
     async def get_user(request: Request) -> Response:

@@ -25,6 +25,17 @@ OPERATIONS = frozenset({
 })  # fmt: skip
 
 
+# KeycloakErrorHandler's bodies: a 5xx points at the server log; a WebApplicationException shows its message.
+_FAULT_BODIES: dict[int, dict[str, str]] = {
+    500: {"error": "unknown_error", "error_description": "For more on this error consult the server log."},
+    502: {"error": "unknown_error", "error_description": "For more on this error consult the server log."},
+    503: {"error": "unknown_error", "error_description": "For more on this error consult the server log."},
+    401: {"error": "HTTP 401 Unauthorized"},
+    403: {"error": "HTTP 403 Forbidden"},
+    404: {"error": "HTTP 404 Not Found"},
+}
+
+
 class KeycloakError(Exception):
     """An HTTP answer other than success, with Keycloak's body."""
 
@@ -178,20 +189,20 @@ class EmulatorState:
     # -- faults and counters ---------------------------------------------------------------------
 
     def hit(self, operation: str) -> None:
-        """Count a request and raise the fault a test queued for this operation, if any."""
+        """Count a request to an endpoint."""
         with self.lock:
             self.counts[operation] += 1
             if operation == "certs":
                 self.counts["jwks_fetches"] += 1
 
     def take_fault(self, operation: str) -> None:
+        """Raise the fault a test queued for this operation, if any."""
         with self.lock:
             queue = self.faults.get(operation)
             if not queue:
                 return
             status = queue.pop(0)
-        body = {"error": "unknown_error"} if status >= 500 else {"error": f"HTTP {status}"}
-        raise KeycloakError(status, body)
+        raise KeycloakError(status, _FAULT_BODIES.get(status, {"error": "unknown_error"}))
 
     # -- users and sessions ----------------------------------------------------------------------
 
