@@ -15,7 +15,13 @@ from sqlalchemy.pool import NullPool
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
-def make_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
+# A fixed pool per process, no overflow: overflow connections are closed as soon as they are
+# returned, so a burst past the pool would open (TLS-negotiate, authenticate) and drop a
+# PostgreSQL connection per request. Past the pool, requests wait (pool_timeout) instead.
+POOL_SIZE = 20
+
+
+def make_engine(database_url: str, *, pool_size: int = POOL_SIZE) -> AsyncEngine:
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
@@ -29,7 +35,7 @@ def make_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
     return create_async_engine(
         url,
         pool_size=pool_size,
-        max_overflow=pool_size,
+        max_overflow=0,
         pool_pre_ping=False,
         pool_timeout=10,
         connect_args={"timeout": 5, "command_timeout": 30},

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 _SCRIPTS = Path(__file__).with_name("migrations")
 
 
+# Alembic is imported when used, not with this module: a serving worker that never migrates
+# keeps its ~10 MB of modules out of its memory.
 def alembic_config(database_url: str) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(_SCRIPTS))
     config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
@@ -20,6 +25,8 @@ def alembic_config(database_url: str) -> Config:
 
 def upgrade_to_head(database_url: str) -> None:
     """Blocking; call from a thread when an event loop is running."""
+    from alembic import command
+
     command.upgrade(alembic_config(database_url), "head")
 
 

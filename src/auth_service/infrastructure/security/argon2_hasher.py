@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import secrets
+import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -16,6 +18,22 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from auth_service.application.errors import ServiceUnavailableError
 
 _T = TypeVar("_T")
+_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
+_MMAP_THRESHOLD = 128 * 1024  # glibc's initial value
+
+
+def keep_large_buffers_out_of_the_heap() -> bool:
+    """glibc raises its mmap threshold after the first large block is freed, so from then on every
+    hashing thread keeps its own ARGON2_MEMORY_KIB buffer in its heap, never returned: resident
+    memory grows by a buffer per thread. A fixed threshold keeps these buffers mmapped, given back
+    to the system when a hash ends. Returns whether the setting was applied (glibc only)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return bool(libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD))
+    except (OSError, AttributeError):  # not glibc (musl, ...)
+        return False
 
 
 class Argon2PasswordHasher:
@@ -26,6 +44,7 @@ class Argon2PasswordHasher:
                  max_concurrent: int, max_queue: int) -> None:
         if max_concurrent < 1 or max_queue < 0:
             raise ValueError("max_concurrent must be >= 1 and max_queue >= 0")
+        keep_large_buffers_out_of_the_heap()
         self._argon2 = _Argon2(time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism,
                                type=Type.ID)
         self._capacity = max_concurrent + max_queue

@@ -12,7 +12,6 @@ from typing import Any
 
 import httpx
 import structlog
-from zxcvbn import zxcvbn
 
 from auth_service.domain.errors import BreachedPasswordError, WeakPasswordError
 from auth_service.domain.passwords import ESTIMATOR_SKIP_LENGTH, length_reasons
@@ -121,6 +120,8 @@ def _expand(user_inputs: Sequence[str]) -> list[str]:
 
 def _estimate(password: str, user_inputs: list[str]) -> dict[str, Any]:
     with _ZXCVBN_LOCK:
+        from zxcvbn import zxcvbn  # imported on first use: its dictionaries take ~12 MB per worker
+
         result: dict[str, Any] = zxcvbn(password, user_inputs=user_inputs)
     return result
 
