@@ -34,6 +34,7 @@ from auth_service.application.commands.update_user import UpdateUserHandler
 from auth_service.application.commands.verify_email import VerifyEmailHandler
 from auth_service.application.commands.verify_mfa import VerifyMfaHandler
 from auth_service.application.config import AuthConfig
+from auth_service.application.errors import ServiceUnavailableError
 from auth_service.application.lockout import LockoutGuard
 from auth_service.application.mfa import SecondFactor
 from auth_service.application.ports import (
@@ -232,10 +233,14 @@ class Container:
             await self.access_tokens.reload_keys()  # Keycloak's JWKS, once; later only for an unknown kid
         await self.revocations.sync(self.uow)
         if settings.bootstrap_admin_email and settings.bootstrap_admin_password:
-            created = await self.create_admin(CreateAdmin(settings.bootstrap_admin_email,
-                                                          settings.bootstrap_admin_password, only_if_no_admin=True))
-            if created:
-                log.info("bootstrap_admin_created", user_id=created)
+            try:
+                created = await self.create_admin(CreateAdmin(
+                    settings.bootstrap_admin_email, settings.bootstrap_admin_password, only_if_no_admin=True))
+            except ServiceUnavailableError:  # Keycloak down: serve anyway, the next start tries again
+                log.warning("bootstrap_admin_deferred", reason="identity provider unavailable")
+            else:
+                if created:
+                    log.info("bootstrap_admin_created", user_id=created)
         stopping = self._stopping
         self._spawn(self.outbox_worker.run(stopping))
         if self.keycloak is None:
