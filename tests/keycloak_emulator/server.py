@@ -26,6 +26,7 @@ class KeycloakEmulator:
         self._state = EmulatorState(load_realm(export_path))
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
+        self._socket: socket.socket | None = None
         self.url = ""
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -44,8 +45,7 @@ class KeycloakEmulator:
             loop="asyncio", http="h11", timeout_graceful_shutdown=1, timeout_keep_alive=2,
         )  # fmt: skip
         server = uvicorn.Server(config)
-        # The server thread owns its own event loop; signal handlers belong to the main thread only.
-        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        # The thread runs its own event loop; uvicorn leaves signal handling to the main thread.
         thread = threading.Thread(
             target=lambda: asyncio.run(server.serve(sockets=[sock])), name=f"keycloak-emulator:{port}", daemon=True
         )
@@ -65,8 +65,9 @@ class KeycloakEmulator:
         if self._thread.is_alive():
             self._server.force_exit = True
             self._thread.join(timeout=5)
-        self._socket.close()
-        self._server, self._thread = None, None
+        if self._socket is not None:
+            self._socket.close()
+        self._server, self._thread, self._socket = None, None, None
 
     def __enter__(self) -> Self:
         return self.start()
