@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-fast lint fmt migrate clean
+.PHONY: run test test-fast lint fmt migrate clean bench load
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,16 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+
+## bench: throughput and latency against floors measured in the same run (needs wrk); under 10 min on 2 cores.
+## PostgreSQL + Redis with BENCH_DATABASE_URL / BENCH_REDIS_URL, else SQLite. BENCH_ARGS="--json results.json"
+bench: $(STAMP)
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+## load: 2 minutes at 64 connections mixing login, refresh, me and validate-token; fails on a 5xx,
+## a lost session or a broken audit chain. Same BENCH_* variables as bench.
+load: $(STAMP)
+	$(BIN)/python bench/load.py $(LOAD_ARGS)
 
 fmt: $(STAMP)
 	$(BIN)/ruff check --fix src tests

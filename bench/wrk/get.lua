@@ -1,0 +1,2 @@
+-- GET the URL as is (the bare-endpoint floor).
+dofile("common.lua")
