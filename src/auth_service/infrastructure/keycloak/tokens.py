@@ -5,8 +5,6 @@ fetched again only for an unknown `kid`, at most once per refetch interval, so a
 from __future__ import annotations
 
 import asyncio
-import re
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -14,23 +12,27 @@ from typing import Any
 
 import jwt
 import structlog
-from jwt.types import Options
 
 from auth_service.application.errors import InvalidTokenError, TokenExpiredError, UnknownSigningKeyError
 from auth_service.application.ports import Clock
 from auth_service.domain.ids import session_id_for
 from auth_service.domain.principal import Principal
 from auth_service.domain.users import Role
+from auth_service.infrastructure.security.verified_tokens import (
+    COMPACT_JWS,
+    LEEWAY,
+    SIGNATURE_ONLY,
+    CachingVerifier,
+    Verified,
+    is_number,
+    string,
+)
 
 log = structlog.get_logger(__name__)
 
 REFETCH_INTERVAL = 10.0  # seconds between two JWKS fetches (SPEC §9.5)
-_LEEWAY = 5.0
 _MAX_TOKEN_LENGTH = 16384
-_COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 _ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"})
-_SIGNATURE_ONLY: Options = {"verify_signature": True, "verify_exp": False, "verify_nbf": False,
-                            "verify_iat": False, "verify_aud": False, "verify_iss": False}
 _ROLES = frozenset(role.value for role in Role)
 
 
@@ -38,13 +40,6 @@ _ROLES = frozenset(role.value for role in Role)
 class _Key:
     key: Any
     alg: str
-
-
-@dataclass(frozen=True, slots=True)
-class _Verified:
-    principal: Principal
-    kid: str
-    expires: float
 
 
 def parse_jwks(document: object) -> dict[str, _Key]:
@@ -64,18 +59,18 @@ def parse_jwks(document: object) -> dict[str, _Key]:
     return keys
 
 
-class KeycloakAccessTokens:
+class KeycloakAccessTokens(CachingVerifier):
     """Verifies Keycloak access tokens with no I/O on the request path; `reload_keys` is the one
     way to reach Keycloak, and it is rate limited. Verified tokens are cached until they expire."""
 
     def __init__(self, fetch_jwks: Callable[[], Awaitable[dict[str, Any]]], issuer: str,
                  clients: frozenset[str], clock: Clock, refetch_interval: float = REFETCH_INTERVAL,
                  cache_size: int = 10000) -> None:
+        super().__init__(cache_size)
         self._fetch, self._issuer, self._clients, self._clock = fetch_jwks, issuer, clients, clock
-        self._interval, self._cache_size = refetch_interval, cache_size
+        self._interval = refetch_interval
         self._keys: dict[str, _Key] = {}
         self._document: dict[str, Any] = {"keys": []}
-        self._cache: OrderedDict[str, _Verified] = OrderedDict()
         self._lock = asyncio.Lock()
         self._last_fetch: float | None = None
         self._generation = 0
@@ -113,24 +108,11 @@ class KeycloakAccessTokens:
             self._generation += 1
             return True
 
-    def verify(self, token: str, *, now: datetime) -> Principal:
-        timestamp = now.timestamp()
-        cached = self._cache.get(token)
-        if cached is not None:
-            if timestamp < cached.expires and cached.kid in self._keys:
-                return cached.principal
-            self._cache.pop(token, None)
-        verified = self._verify(token, timestamp)
-        self._cache[token] = verified
-        while len(self._cache) > self._cache_size:
-            try:
-                self._cache.popitem(last=False)
-            except KeyError:
-                break
-        return verified.principal
+    def _key_usable(self, kid: str) -> bool:
+        return kid in self._keys
 
-    def _verify(self, token: str, timestamp: float) -> _Verified:
-        if len(token) > _MAX_TOKEN_LENGTH or not _COMPACT_JWS.fullmatch(token):
+    def _verify(self, token: str, timestamp: float) -> Verified:
+        if len(token) > _MAX_TOKEN_LENGTH or not COMPACT_JWS.fullmatch(token):
             raise InvalidTokenError()
         try:
             header = jwt.get_unverified_header(token)
@@ -145,11 +127,11 @@ class KeycloakAccessTokens:
         if header.get("alg") != key.alg:  # the algorithm comes from the JWKS, never from the token
             raise InvalidTokenError()
         try:
-            claims = jwt.decode(token, key.key, algorithms=[key.alg], options=_SIGNATURE_ONLY)
+            claims = jwt.decode(token, key.key, algorithms=[key.alg], options=SIGNATURE_ONLY)
         except (jwt.PyJWTError, ValueError, TypeError):
             raise InvalidTokenError() from None
         principal = self._principal(claims, timestamp)
-        return _Verified(principal, kid, float(claims["exp"]))
+        return Verified(principal, kid, float("-inf"), principal.expires_at.timestamp())
 
     def _principal(self, claims: dict[str, Any], timestamp: float) -> Principal:
         # Keycloak marks access tokens `typ: Bearer`; ID and refresh tokens say `ID` / `Refresh`.
@@ -161,13 +143,13 @@ class KeycloakAccessTokens:
         if not all(isinstance(claims.get(name), str) and claims[name] for name in ("sub", "user_id")) \
                 or not isinstance(sid, str) or not sid:
             raise InvalidTokenError()  # no user_id: a Keycloak user this service has not linked yet
-        if not _is_number(claims.get("exp")) or not _is_number(claims.get("iat")):
+        if not is_number(claims.get("exp")) or not is_number(claims.get("iat")):
             raise InvalidTokenError()
         expires, issued = float(claims["exp"]), float(claims["iat"])
-        if issued > timestamp + _LEEWAY:
+        if issued > timestamp + LEEWAY:
             raise InvalidTokenError()
         not_before = claims.get("nbf")
-        if not_before is not None and (not _is_number(not_before) or not_before > timestamp + _LEEWAY):
+        if not_before is not None and (not is_number(not_before) or not_before > timestamp + LEEWAY):
             raise InvalidTokenError()
         if timestamp >= expires:
             raise TokenExpiredError()
@@ -178,20 +160,13 @@ class KeycloakAccessTokens:
             user_id=claims["user_id"],
             subject=claims["sub"],
             session_id=session_id_for(sid),
-            email=_string(claims.get("email")),
+            email=string(claims.get("email")),
             email_verified=claims.get("email_verified") is True,
             role=role,
             company_id=company_id if isinstance(company_id, str) and company_id else None,
-            network_id=_string(claims.get("network_id")),
-            station_id=_string(claims.get("station_id")),
+            network_id=string(claims.get("network_id")),
+            station_id=string(claims.get("station_id")),
             expires_at=datetime.fromtimestamp(expires, UTC),
             claims=claims,
         )
 
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _string(value: object) -> str:
-    return value if isinstance(value, str) else ""

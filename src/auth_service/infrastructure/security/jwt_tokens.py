@@ -2,58 +2,43 @@
 
 from __future__ import annotations
 
-import re
 import secrets
-from collections import OrderedDict
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import jwt
-from jwt.types import Options
 
 from auth_service.application.errors import InvalidTokenError, TokenExpiredError
 from auth_service.domain.principal import Principal
 from auth_service.domain.sessions import Session
 from auth_service.domain.users import User
 from auth_service.infrastructure.security.keys import KeyStore
+from auth_service.infrastructure.security.verified_tokens import (
+    COMPACT_JWS,
+    LEEWAY,
+    SIGNATURE_ONLY,
+    CachingVerifier,
+    Verified,
+    is_number,
+    number,
+    string,
+)
 
 TOKEN_TYPE = "at+jwt"
 _ACCEPTED_TYPES = frozenset({"at+jwt", "application/at+jwt"})  # RFC 9068 §2.1, compared case-insensitively
-_NBF_LEEWAY = 5.0  # seconds of clock skew tolerated between instances
 _MAX_TOKEN_LENGTH = 8192
-# Exactly three non-empty base64url segments: rejects JWE, JSON serialisation and unsigned tokens early.
-_COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
-# PyJWT checks times against the wall clock: we check them against the service's clock instead.
-_SIGNATURE_ONLY: Options = {
-    "verify_signature": True,
-    "verify_exp": False,
-    "verify_nbf": False,
-    "verify_iat": False,
-    "verify_aud": False,
-    "verify_iss": False,
-}
 _REQUIRED_STRINGS = ("sub", "sid", "user_id", "jti")
 
 
-@dataclass(frozen=True, slots=True)
-class _Verified:
-    principal: Principal
-    kid: str
-    not_before: float
-    expires: float
-
-
-class JwtAccessTokens:
-    """Issues and verifies access tokens without I/O. Verified tokens are cached (bounded, LRU);
-    a cache hit still re-checks the clock and that the signing key has not been revoked."""
+class JwtAccessTokens(CachingVerifier):
+    """Issues and verifies access tokens without I/O; verified tokens are cached until they
+    expire, and a cache hit re-checks that the signing key has not been revoked."""
 
     def __init__(self, key_store: KeyStore, issuer: str, audience: str, cache_size: int = 10000) -> None:
+        super().__init__(cache_size)
         self._keys = key_store
         self._issuer = issuer
         self._audience = audience
-        self._cache_size = cache_size
-        self._cache: OrderedDict[str, _Verified] = OrderedDict()
 
     def issue(self, user: User, session: Session, *, now: datetime, expires_at: datetime) -> str:
         key = self._keys.ring.signing_key_at(now)
@@ -80,39 +65,15 @@ class JwtAccessTokens:
         return jwt.encode(claims, key.private_key, algorithm=key.alg,
                           headers={"kid": key.kid, "typ": TOKEN_TYPE})
 
-    def verify(self, token: str, *, now: datetime) -> Principal:
-        """Signature, typ, alg, iss, aud, exp, nbf. Raises InvalidTokenError / TokenExpiredError.
-        The returned Principal may be shared between calls: treat its claims as read-only."""
-        timestamp = now.timestamp()
-        cached = self._cache.get(token)
-        if cached is not None:
-            if (cached.not_before - _NBF_LEEWAY <= timestamp < cached.expires
-                    and self._keys.ring.verification_key(cached.kid) is not None):
-                try:  # noqa: SIM105 - the hot path: cheaper than contextlib.suppress
-                    self._cache.move_to_end(token)
-                except KeyError:  # evicted meanwhile by another thread
-                    pass
-                return cached.principal
-            # Expired or its key is gone: the full check below raises the right error.
-            self._cache.pop(token, None)
-        verified = self._verify(token, timestamp)
-        self._cache[token] = verified
-        while len(self._cache) > self._cache_size:
-            try:
-                self._cache.popitem(last=False)
-            except KeyError:
-                break
-        return verified.principal
-
     async def reload_keys(self) -> bool:
         """Our own keys reach every instance by the key store's periodic reload, not on demand."""
         return False
 
-    def clear_cache(self) -> None:
-        self._cache.clear()
+    def _key_usable(self, kid: str) -> bool:
+        return self._keys.ring.verification_key(kid) is not None
 
-    def _verify(self, token: str, timestamp: float) -> _Verified:
-        if len(token) > _MAX_TOKEN_LENGTH or not _COMPACT_JWS.fullmatch(token):
+    def _verify(self, token: str, timestamp: float) -> Verified:
+        if len(token) > _MAX_TOKEN_LENGTH or not COMPACT_JWS.fullmatch(token):
             raise InvalidTokenError()
         try:
             header = jwt.get_unverified_header(token)
@@ -130,11 +91,11 @@ class JwtAccessTokens:
         if key is None or header.get("alg") != key.alg:
             raise InvalidTokenError()
         try:
-            claims = jwt.decode(token, key.public_key, algorithms=[key.alg], options=_SIGNATURE_ONLY)
+            claims = jwt.decode(token, key.public_key, algorithms=[key.alg], options=SIGNATURE_ONLY)
         except (jwt.PyJWTError, ValueError, TypeError):
             raise InvalidTokenError() from None
-        return _Verified(self._principal(claims, timestamp), kid, _number(claims.get("nbf"), float("-inf")),
-                         _number(claims["exp"]))
+        return Verified(self._principal(claims, timestamp), kid, number(claims.get("nbf"), float("-inf")),
+                         number(claims["exp"]))
 
     def _principal(self, claims: dict[str, Any], timestamp: float) -> Principal:
         if claims.get("iss") != self._issuer:
@@ -144,10 +105,10 @@ class JwtAccessTokens:
             raise InvalidTokenError()
         if any(not isinstance(claims.get(name), str) or not claims[name] for name in _REQUIRED_STRINGS):
             raise InvalidTokenError()
-        if not _is_number(claims.get("iat")) or not _is_number(claims.get("exp")):
+        if not is_number(claims.get("iat")) or not is_number(claims.get("exp")):
             raise InvalidTokenError()
         not_before = claims.get("nbf")
-        if not_before is not None and (not _is_number(not_before) or not_before > timestamp + _NBF_LEEWAY):
+        if not_before is not None and (not is_number(not_before) or not_before > timestamp + LEEWAY):
             raise InvalidTokenError()
         expires = claims["exp"]
         if timestamp >= expires:
@@ -159,24 +120,13 @@ class JwtAccessTokens:
             user_id=claims["user_id"],
             subject=claims["sub"],
             session_id=claims["sid"],
-            email=_string(claims.get("email")),
+            email=string(claims.get("email")),
             email_verified=claims.get("email_verified") is True,
             role=role,
             company_id=company_id if isinstance(company_id, str) else None,
-            network_id=_string(claims.get("network_id")),
-            station_id=_string(claims.get("station_id")),
+            network_id=string(claims.get("network_id")),
+            station_id=string(claims.get("station_id")),
             expires_at=datetime.fromtimestamp(expires, UTC),
             claims=claims,
         )
 
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _number(value: object, default: float = 0.0) -> float:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else default
-
-
-def _string(value: object) -> str:
-    return value if isinstance(value, str) else ""

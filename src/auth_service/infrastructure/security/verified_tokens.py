@@ -1,0 +1,88 @@
+"""What the two bearer verifiers (our own JWTs, Keycloak's) share: a bounded cache of verified
+tokens, so a token seen before costs a dict lookup, and the JWT plumbing around PyJWT."""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime
+
+from jwt.types import Options
+
+from auth_service.domain.principal import Principal
+
+LEEWAY = 5.0  # seconds of clock skew tolerated between machines
+# Exactly three non-empty base64url segments: rejects JWE, JSON serialisation and unsigned tokens early.
+COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+# PyJWT checks times against the wall clock: we check them against the service's clock instead.
+SIGNATURE_ONLY: Options = {
+    "verify_signature": True,
+    "verify_exp": False,
+    "verify_nbf": False,
+    "verify_iat": False,
+    "verify_aud": False,
+    "verify_iss": False,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Verified:
+    principal: Principal
+    kid: str
+    not_before: float
+    expires: float
+
+
+class CachingVerifier(ABC):
+    """Verified tokens are cached (bounded, LRU) until they expire; a cache hit still re-checks
+    the clock and that the signing key is still usable."""
+
+    def __init__(self, cache_size: int = 10000) -> None:
+        self._cache_size = cache_size
+        self._cache: OrderedDict[str, Verified] = OrderedDict()
+
+    @abstractmethod
+    def _verify(self, token: str, timestamp: float) -> Verified:
+        """The full check; raises InvalidTokenError / TokenExpiredError."""
+
+    @abstractmethod
+    def _key_usable(self, kid: str) -> bool: ...
+
+    def verify(self, token: str, *, now: datetime) -> Principal:
+        """The returned Principal may be shared between calls: treat its claims as read-only."""
+        timestamp = now.timestamp()
+        cached = self._cache.get(token)
+        if cached is not None:
+            if cached.not_before - LEEWAY <= timestamp < cached.expires and self._key_usable(cached.kid):
+                try:  # noqa: SIM105 - the hot path: cheaper than contextlib.suppress
+                    self._cache.move_to_end(token)
+                except KeyError:  # evicted meanwhile by another thread
+                    pass
+                return cached.principal
+            # Expired or its key is gone: the full check below raises the right error.
+            self._cache.pop(token, None)
+        verified = self._verify(token, timestamp)
+        self._cache[token] = verified
+        while len(self._cache) > self._cache_size:
+            try:
+                self._cache.popitem(last=False)
+            except KeyError:
+                break
+        return verified.principal
+
+    def clear_cache(self) -> None:
+        self._cache.clear()
+
+
+def is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def number(value: object, default: float = 0.0) -> float:
+    return float(value) if is_number(value) else default  # type: ignore[arg-type]
+
+
+def string(value: object) -> str:
+    return value if isinstance(value, str) else ""
