@@ -124,8 +124,10 @@ class RealmKeys:
                 key = self._key(kid).private_key.public_key()
             else:
                 return None
-            options = {"verify_exp": False, "verify_iat": False, "verify_nbf": False, "verify_aud": False}
-            claims: dict[str, Any] = jwt.decode(token, key, algorithms=[alg], options=options)
+            claims: dict[str, Any] = jwt.decode(
+                token, key, algorithms=[alg],
+                options={"verify_exp": False, "verify_iat": False, "verify_nbf": False, "verify_aud": False},
+            )  # fmt: skip
         except (jwt.PyJWTError, KeyError, ValueError):
             return None
         return claims

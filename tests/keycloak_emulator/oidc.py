@@ -11,6 +11,7 @@ from urllib.parse import unquote
 
 from tests.keycloak_emulator.realm import Client
 from tests.keycloak_emulator.state import (
+    ClientSession,
     EmulatorState,
     LoginFailures,
     Session,
@@ -157,6 +158,17 @@ def _decode_refresh(state: EmulatorState, client: Client, token: str | None, *, 
     return claims
 
 
+def _check_reuse(state: EmulatorState, claims: dict[str, Any], client_session: ClientSession) -> None:
+    """TokenManager's refresh-token reuse rules when the realm revokes refresh tokens."""
+    if claims.get("iat", 0) < client_session.timestamp:
+        raise oauth_error(400, "invalid_grant", "Stale token")
+    if claims.get("jti") != client_session.current_refresh_jti:
+        client_session.current_refresh_jti, client_session.refresh_reuse = claims.get("jti"), 0
+    if client_session.refresh_reuse > int(state.realm.setting("refreshTokenMaxReuse", 0)):
+        raise oauth_error(400, "invalid_grant", "Maximum allowed refresh token reuse exceeded")
+    client_session.refresh_reuse += 1
+
+
 def refresh_grant(state: EmulatorState, client: Client, form: dict[str, str]) -> dict[str, Any]:
     if "refresh_token" not in form:
         raise oauth_error(400, "invalid_request", "Missing parameter: refresh_token")
@@ -175,12 +187,7 @@ def refresh_grant(state: EmulatorState, client: Client, form: dict[str, str]) ->
     if client_session is None:
         raise oauth_error(400, "invalid_grant", "Session doesn't have required client")
     if state.realm.setting("revokeRefreshToken", False):
-        if claims.get("jti") != client_session.current_refresh_jti:
-            raise oauth_error(400, "invalid_grant", "Stale token")
-        client_session.refresh_reuse += 1
-        if client_session.refresh_reuse > int(state.realm.setting("refreshTokenMaxReuse", 0)):
-            raise oauth_error(400, "invalid_grant", "Maximum allowed refresh token reuse exceeded")
-        client_session.refresh_reuse = 0
+        _check_reuse(state, claims, client_session)
     session.last_refresh = state.clock.now()
     return issue_tokens(state, client, user, session, claims.get("scope", ""))
 

@@ -50,19 +50,25 @@ def oauth_error(status: int, error: str, description: str | None = None) -> Keyc
 
 
 class Clock:
-    """Wall-clock time plus an offset the tests move forward."""
+    """Wall-clock time plus an offset the tests move forward; frozen, it moves only when advanced."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._offset = 0.0
+        self._frozen_at: float | None = None
 
     def now(self) -> float:
         with self._lock:
-            return time.time() + self._offset
+            return (self._frozen_at if self._frozen_at is not None else time.time()) + self._offset
 
     def advance(self, seconds: float) -> None:
         with self._lock:
             self._offset += seconds
+
+    def freeze(self) -> None:
+        with self._lock:
+            if self._frozen_at is None:
+                self._frozen_at = time.time()
 
     @property
     def offset(self) -> float:
@@ -71,7 +77,7 @@ class Clock:
 
     def reset(self) -> None:
         with self._lock:
-            self._offset = 0.0
+            self._offset, self._frozen_at = 0.0, None
 
 
 def hash_password(password: str) -> str:
@@ -108,7 +114,8 @@ class User:
 
 @dataclass(slots=True)
 class ClientSession:
-    current_refresh_jti: str | None = None
+    timestamp: int = 0  # when tokens were last issued to this client in the session
+    current_refresh_jti: str | None = None  # the refresh token last presented (revokeRefreshToken)
     refresh_reuse: int = 0
 
 

@@ -113,13 +113,13 @@ def issue_tokens(
     body: dict[str, Any] = {"access_token": access_token, "expires_in": access_exp - now}
     if refresh and session is not None:
         refresh_exp = min(int(session.last_refresh + state.sso_idle), session_end or 0)
+        refresh_jti = str(uuid.uuid4())
         refresh_claims = {
-            "exp": refresh_exp, "iat": now, "jti": str(uuid.uuid4()), "iss": issuer, "aud": issuer,
+            "exp": refresh_exp, "iat": now, "jti": refresh_jti, "iss": issuer, "aud": issuer,
             "sub": user.id, "typ": "Refresh", "azp": client.client_id, "session_state": session.id,
             "scope": granted_scope, "sid": session.id,
         }  # fmt: skip
-        client_session = session.clients.setdefault(client.client_id, ClientSession())
-        client_session.current_refresh_jti = refresh_claims["jti"]
+        session.clients.setdefault(client.client_id, ClientSession()).timestamp = now
         body |= {"refresh_expires_in": refresh_exp - now, "refresh_token": state.keys.sign_refresh(refresh_claims)}
     else:
         body["refresh_expires_in"] = 0

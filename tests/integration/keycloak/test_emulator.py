@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,6 +22,7 @@ from keycloak.exceptions import (
 )
 
 from tests.keycloak_emulator import KeycloakEmulator
+from tests.keycloak_emulator.realm import EXPORT_PATH
 
 PASSWORD = "correct horse battery"
 CLAIMS = {"user_id": ["USR-1"], "roles": ["user", "operator"], "company_id": ["CMP-1"]}
@@ -541,3 +543,24 @@ def test_stop_is_prompt_and_leaves_no_thread() -> None:
 
     assert time.monotonic() - started < 2
     assert not any(t.name == name for t in threading.enumerate())
+
+
+async def test_a_realm_that_revokes_refresh_tokens_refuses_the_used_one(tmp_path: Path) -> None:
+    export = json.loads(EXPORT_PATH.read_text(encoding="utf-8")) | {"revokeRefreshToken": True}
+    (tmp_path / "realm.json").write_text(json.dumps(export), encoding="utf-8")
+
+    with KeycloakEmulator(tmp_path / "realm.json") as keycloak:
+        keycloak.clock.freeze()  # Keycloak compares whole seconds: a tick between calls would change the answer
+        keycloak.add_user(email="ada@example.com", password=PASSWORD)
+        openid = KeycloakOpenID(keycloak.url, "myrealm", "auth-client")
+        first = await openid.a_token("ada@example.com", PASSWORD)
+        second = await openid.a_refresh_token(first["refresh_token"])
+        reused_at_once = await _token_error(openid.a_refresh_token(first["refresh_token"]))
+        keycloak.advance(1)
+        third = await openid.a_refresh_token(second["refresh_token"])
+        reused_later = await _token_error(openid.a_refresh_token(second["refresh_token"]))
+        await openid.connection.aclose()
+
+    assert reused_at_once[1]["error_description"] == "Maximum allowed refresh token reuse exceeded"
+    assert reused_later == (400, {"error": "invalid_grant", "error_description": "Stale token"})
+    assert third["session_state"] == first["session_state"]
