@@ -29,8 +29,6 @@ class KeycloakEmulator:
         self._socket: socket.socket | None = None
         self.url = ""
 
-    # -- lifecycle -----------------------------------------------------------------------------
-
     def start(self) -> Self:
         if self._thread is not None:
             return self
@@ -82,8 +80,6 @@ class KeycloakEmulator:
                         tb: TracebackType | None) -> None:  # fmt: skip
         self.stop()
 
-    # -- what the service is configured with -------------------------------------------------------
-
     @property
     def realm(self) -> str:
         return self._state.realm.name
@@ -94,8 +90,6 @@ class KeycloakEmulator:
 
     def client_secret(self, client_id: str) -> str | None:
         return self._state.realm.clients[client_id].secret
-
-    # -- arranging -----------------------------------------------------------------------------
 
     def reset(self) -> None:
         """Back to the seeded realm: service accounts only, the first key, zero counters, no faults."""
@@ -164,8 +158,6 @@ class KeycloakEmulator:
                 self._state.login_failures.clear()
             else:
                 self._state.login_failures.pop(user_id, None)
-
-    # -- inspecting ----------------------------------------------------------------------------
 
     @property
     def counts(self) -> dict[str, int]:

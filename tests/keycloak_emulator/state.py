@@ -174,8 +174,6 @@ class EmulatorState:
     def issuer(self) -> str:
         return f"{self.base_url}/realms/{self.realm.name}"
 
-    # -- realm settings that tests may shorten -------------------------------------------------
-
     def lifespan(self, key: str, default: int) -> int:
         if key in self.lifespans:
             return self.lifespans[key]
@@ -193,8 +191,6 @@ class EmulatorState:
     def sso_max(self) -> int:
         return self.lifespan("ssoSessionMaxLifespan", 36000)
 
-    # -- faults and counters ---------------------------------------------------------------------
-
     def hit(self, operation: str) -> None:
         """Count a request to an endpoint."""
         with self.lock:
@@ -210,8 +206,6 @@ class EmulatorState:
                 return
             status = queue.pop(0)
         raise KeycloakError(status, _FAULT_BODIES.get(status, {"error": "unknown_error"}))
-
-    # -- users and sessions ----------------------------------------------------------------------
 
     def find_user(self, *, username: str | None = None, email: str | None = None) -> User | None:
         for user in self.users.values():

@@ -48,9 +48,6 @@ def _form(keycloak: KeycloakEmulator, **fields: str) -> httpx.Response:
     return httpx.post(url, data=fields)
 
 
-# -- discovery and keys ------------------------------------------------------------------------------
-
-
 async def test_discovery_names_the_realm_endpoints(keycloak: KeycloakEmulator, keycloak_openid: KeycloakOpenID) -> None:
     document = await keycloak_openid.a_well_known()
 
@@ -95,9 +92,6 @@ async def test_another_realm_is_not_found(keycloak: KeycloakEmulator) -> None:
         admin = await http.get(f"{keycloak.url}/admin/realms/other/users")
 
     assert oidc.status_code == admin.status_code == 404
-
-
-# -- password grant ----------------------------------------------------------------------------------
 
 
 async def test_password_grant_returns_keycloaks_token_response_and_mapped_claims(
@@ -227,9 +221,6 @@ def test_client_credentials_with_basic_auth_carry_the_service_account_roles(keyc
     assert {"manage-users", "view-users", "query-users"} <= set(claims["resource_access"]["realm-management"]["roles"])
 
 
-# -- refresh, logout, revoke, introspect -------------------------------------------------------------
-
-
 async def test_a_refresh_keeps_the_session_and_does_not_rotate_the_refresh_token(
     keycloak_admin: KeycloakAdmin, keycloak_openid: KeycloakOpenID
 ) -> None:
@@ -322,9 +313,6 @@ async def test_userinfo_and_a_revoked_access_token(
     assert public_introspection.status_code == 403
     assert revoked.status_code == 200
     assert after.status_code == 401 and after.headers["www-authenticate"].startswith("Bearer")
-
-
-# -- admin REST API ----------------------------------------------------------------------------------
 
 
 async def test_created_users_are_found_by_exact_email_and_read_back(
