@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import math
 import os
 import random
@@ -243,9 +244,16 @@ def main() -> int:
 
 def _server_errors(path: Path) -> int:
     try:
-        return sum(1 for line in path.read_text(errors="replace").splitlines() if '"level": "error"' in line)
+        lines = path.read_text(errors="replace").splitlines()
     except OSError:
         return 0
+    count = 0
+    for line in lines:
+        try:
+            count += json.loads(line).get("level") == "error"
+        except (ValueError, AttributeError):
+            continue
+    return count
 
 
 if __name__ == "__main__":

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import sys
 from collections.abc import Mapping
 from typing import Any, Literal
 
+import orjson
 import structlog
 from structlog.types import EventDict, Processor, WrappedLogger
 
@@ -59,7 +61,7 @@ def configure_logging(level: str, fmt: Literal["json", "console"]) -> None:
     renderer: list[Processor]
     if fmt == "json":
         renderer = [structlog.processors.format_exc_info, redact_secrets, _key_order,
-                    structlog.processors.JSONRenderer()]
+                    structlog.processors.JSONRenderer(serializer=_json_line)]
     else:
         # plain_traceback: the default (rich) traceback prints every frame's local variables, passwords included.
         renderer = [redact_secrets, structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty(),
@@ -94,6 +96,7 @@ def redact_secrets(logger: WrappedLogger, method_name: str, event_dict: EventDic
     return {key: _redact(key, value, 0) for key, value in event_dict.items()}
 
 
+@functools.lru_cache(maxsize=4096)  # a log line checks every key; the same few keys come back
 def is_sensitive_key(key: str) -> bool:
     lowered = key.lower()
     return lowered not in SAFE_KEYS and any(part in lowered for part in _SENSITIVE_PARTS)
@@ -113,6 +116,11 @@ def _redact(key: object, value: Any, depth: int) -> Any:
     if type(value) is tuple:
         return tuple(_redact(None, item, depth + 1) for item in value)
     return value
+
+
+def _json_line(event_dict: Any, **_: Any) -> str:
+    # orjson: a few microseconds per line instead of json's tens, on every request's access line.
+    return orjson.dumps(event_dict, default=repr).decode()
 
 
 def _key_order(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
