@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -40,6 +40,22 @@ from auth_service.infrastructure.db.tables import (
     SigningKeyRow,
     UserRow,
 )
+
+_sessions = cast(Table, SessionRow.__table__)
+_refresh_tokens = cast(Table, RefreshTokenRow.__table__)
+_audit_logs = cast(Table, AuditLogRow.__table__)
+# The statements of the refresh path, built once: building and cache-keying a statement per call
+# costs about as much as executing it.
+_GET_SESSION = select(_sessions).where(_sessions.c.id == bindparam("sid"))
+_TOUCH_SESSION = update(_sessions).where(_sessions.c.id == bindparam("sid")).values(last_used_at=bindparam("now"))
+_INSERT_REFRESH_TOKEN = insert(_refresh_tokens)
+_GET_REFRESH_TOKEN = select(_refresh_tokens).where(_refresh_tokens.c.token_hash == bindparam("hash"))
+_ROTATE_REFRESH_TOKEN = (update(_refresh_tokens)
+                         .where(_refresh_tokens.c.token_hash == bindparam("hash"),
+                                _refresh_tokens.c.rotated_at.is_(None))
+                         .values(rotated_at=bindparam("now"), successor_hash=bindparam("successor"),
+                                 successor_enc=bindparam("sealed")))
+_INSERT_AUDIT = insert(_audit_logs)
 
 
 def _rowcount(result: Any) -> int:
@@ -172,11 +188,14 @@ class SqlSessionRepository:
         await self._session.flush()  # in call order: rows have no ORM relationships to sort by
 
     async def get(self, session_id: str) -> Session | None:
-        row = await self._session.get(SessionRow, session_id)
-        return row.to_entity() if row else None
+        # Core, not an ORM load: the refresh path reads a session per request (no identity map needed,
+        # nothing here saves a loaded SessionRow back).
+        row = (await self._session.execute(_GET_SESSION, {"sid": session_id})).first()
+        return Session(**row._mapping) if row is not None else None
 
     async def touch(self, session_id: str, now: datetime) -> None:
-        await self._session.execute(update(SessionRow).where(SessionRow.id == session_id).values(last_used_at=now))
+        # A Core UPDATE: no ORM synchronisation of loaded objects to pay for.
+        await self._session.execute(_TOUCH_SESSION, {"sid": session_id, "now": now})
 
     async def list_live(self, user_id: str, now: datetime) -> list[SessionView]:
         stmt = (select(SessionRow.id, SessionRow.created_at, SessionRow.last_used_at, SessionRow.expires_at,
@@ -225,22 +244,24 @@ class SqlRefreshTokenRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
+    # Refresh tokens are only ever handled here, and through Core statements: one round trip each,
+    # without the ORM's unit-of-work flush or identity map (a refresh is a hot path, SPEC §3).
     async def add(self, token: RefreshToken) -> None:
-        self._session.add(RefreshTokenRow.from_entity(token))
-        await self._session.flush()  # in call order: rows have no ORM relationships to sort by
+        await self._session.execute(_INSERT_REFRESH_TOKEN, {
+            "token_hash": token.token_hash, "session_id": token.session_id, "user_id": token.user_id,
+            "created_at": token.created_at, "expires_at": token.expires_at, "rotated_at": token.rotated_at,
+            "successor_hash": token.successor_hash, "successor_enc": token.successor_enc})
 
     async def get(self, token_hash: str) -> RefreshToken | None:
-        # populate_existing: after losing a rotation race the row must be read again, not from cache.
-        row = await self._session.get(RefreshTokenRow, token_hash, populate_existing=True)
-        return row.to_entity() if row else None
+        # Always read from the database: after losing a rotation race the row must be read again.
+        row = (await self._session.execute(_GET_REFRESH_TOKEN, {"hash": token_hash})).first()
+        return RefreshToken(**row._mapping) if row is not None else None
 
     async def rotate(self, token_hash: str, now: datetime, successor_hash: str, successor_enc: str) -> bool:
         # The conditional UPDATE is the lock: on PostgreSQL a concurrent one waits for this
         # transaction and then matches no row; on SQLite writers are serialised by BEGIN IMMEDIATE.
-        stmt = (update(RefreshTokenRow)
-                .where(RefreshTokenRow.token_hash == token_hash, RefreshTokenRow.rotated_at.is_(None))
-                .values(rotated_at=now, successor_hash=successor_hash, successor_enc=successor_enc))
-        return _rowcount(await self._session.execute(stmt)) == 1
+        params = {"hash": token_hash, "now": now, "successor": successor_hash, "sealed": successor_enc}
+        return _rowcount(await self._session.execute(_ROTATE_REFRESH_TOKEN, params)) == 1
 
     async def erase_successors(self, rotated_before: datetime) -> None:
         await self._session.execute(update(RefreshTokenRow)
@@ -318,11 +339,12 @@ class SqlAuditRepository:
 
     async def add(self, record: AuditRecord) -> None:
         self.added += 1
-        await self._session.execute(insert(AuditLogRow).values(
-            id=record.id, occurred_at=record.occurred_at, action=record.action, outcome=record.outcome,
-            actor_id=record.actor_id, target_type=record.target_type, target_id=record.target_id,
-            company_id=record.company_id, ip=record.ip, user_agent=(record.user_agent or "")[:512] or None,
-            trace_id=record.trace_id, details=record.details))
+        await self._session.execute(_INSERT_AUDIT, {
+            "id": record.id, "occurred_at": record.occurred_at, "action": record.action, "outcome": record.outcome,
+            "actor_id": record.actor_id, "target_type": record.target_type, "target_id": record.target_id,
+            "company_id": record.company_id, "ip": record.ip,
+            "user_agent": (record.user_agent or "")[:512] or None, "trace_id": record.trace_id,
+            "details": record.details})
 
 
 class SqlSigningKeyRepository:
