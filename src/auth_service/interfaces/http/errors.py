@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from auth_service.application import errors as app
 from auth_service.application.ports import RequestContext
@@ -56,6 +57,7 @@ HTTP_STATUS: dict[type[dom.DomainError], int] = {
 _HTTP_CODES = {400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
                405: "method_not_allowed", 409: "conflict", 413: "payload_too_large", 415: "bad_request",
                422: "validation_error", 429: "rate_limited", 503: "service_unavailable"}
+_METHODS = ("DELETE", "GET", "PATCH", "POST", "PUT")
 _HTTP_MESSAGES = {404: "Not found.", 405: "Method not allowed.", 413: "The request body is too large."}
 
 
@@ -112,9 +114,19 @@ async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        # Starlette names the methods of the first route that matched the path only (RFC 9110 §10.2.1).
+        headers["Allow"] = _allowed_methods(request)
     code = _HTTP_CODES.get(exc.status_code, "bad_request" if exc.status_code < 500 else "internal_error")
     message = _HTTP_MESSAGES.get(exc.status_code, str(exc.detail) if exc.status_code < 500 else "Internal error.")
-    return error_response(request, exc.status_code, code, message, None, dict(exc.headers or {}))
+    return error_response(request, exc.status_code, code, message, None, headers)
+
+
+def _allowed_methods(request: Request) -> str:
+    routes = request.app.router.routes
+    return ", ".join(method for method in _METHODS if any(
+        route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes))
 
 
 def on_dependency_error(is_unavailable: Callable[[BaseException], bool]) -> Callable[..., Any]:

@@ -28,9 +28,10 @@ def _example(codes: list[str]) -> dict[str, Any]:
 
 
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """`responses=` for a route: each status with the envelope schema and its possible codes."""
+    """`responses=` for a route under /api/v1: each status with the envelope schema and its possible
+    codes. Every such route may also answer 429 (the default request limit counts them all)."""
     result: dict[int | str, dict[str, Any]] = {}
-    for status in (*statuses, 500, 503):
+    for status in sorted({*statuses, 429, 500, 503}):
         codes = _codes(status)
         result[status] = {"model": ErrorResponse, "description": _description(codes),
                           "content": {"application/json": {"example": _example(codes)}}}
@@ -39,7 +40,8 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 def document_validation_errors_as_envelope(app: FastAPI) -> None:
     """FastAPI documents its own 422 body (`HTTPValidationError`) on every route that takes input,
-    whatever `responses=` says; ours is the envelope, so rewrite those once the document is built."""
+    whatever `responses=` says; ours is the envelope, so rewrite those once the document is built,
+    and add the 400 of a body that cannot be parsed."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -50,17 +52,24 @@ def document_validation_errors_as_envelope(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to customise it
 
 
-def _envelope_validation_errors(document: dict[str, Any]) -> dict[str, Any]:
-    codes = _codes(422)
-    envelope = {"description": _description(codes), "content": {"application/json": {
+def _envelope(status: int) -> dict[str, Any]:
+    codes = _codes(status)
+    return {"description": _description(codes), "content": {"application/json": {
         "schema": {"$ref": f"#/components/schemas/{ErrorResponse.__name__}"}, "example": _example(codes)}}}
+
+
+def _envelope_validation_errors(document: dict[str, Any]) -> dict[str, Any]:
     for operations in document.get("paths", {}).values():
         for operation in operations.values():
             responses = operation.get("responses", {})
             for status, response in responses.items():
                 schema = response.get("content", {}).get("application/json", {}).get("schema", {})
                 if schema.get("$ref") == _FASTAPI_VALIDATION_ERROR:
-                    responses[status] = envelope
+                    responses[status] = _envelope(422)
+            if "requestBody" in operation:
+                # A body the framework cannot parse at all (not UTF-8, a form without its multipart
+                # boundary) is 400 `bad_request` before any field is validated.
+                responses.setdefault("400", _envelope(400))
     schemas = document.get("components", {}).get("schemas", {})
     for name in ("HTTPValidationError", "ValidationError"):
         schemas.pop(name, None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Literal
@@ -11,6 +12,7 @@ from typing import Annotated, Literal
 import orjson
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
+from pydantic import BeforeValidator
 
 from auth_service.application.queries.audit import AuditFilters
 from auth_service.application.views import AuditView
@@ -25,6 +27,17 @@ security_router = APIRouter(prefix="/security", tags=["security"])
 CSV_COLUMNS = ("id", "occurred_at", "action", "outcome", "actor_id", "target_type", "target_id", "company_id", "ip",
                "user_agent", "trace_id", "details")
 Text = Annotated[str | None, Query(max_length=128)]
+_NUMBER = re.compile(r"\s*[-+]?[0-9.]+(e[-+]?[0-9]+)?\s*", re.IGNORECASE)
+
+
+def _rfc3339(value: object) -> object:
+    """RFC 3339 only (SPEC §2): pydantic alone would also read a number as a Unix timestamp."""
+    if isinstance(value, str) and _NUMBER.fullmatch(value):
+        raise ValueError("must be an RFC 3339 date-time")
+    return value
+
+
+Moment = Annotated[datetime | None, BeforeValidator(_rfc3339)]
 
 
 async def audit_filters(
@@ -35,8 +48,8 @@ async def audit_filters(
     target_id: Text = None,
     company_id: Text = None,
     ip: Annotated[str | None, Query(max_length=45)] = None,
-    since: Annotated[datetime | None, Query(alias="from")] = None,
-    until: Annotated[datetime | None, Query(alias="to")] = None,
+    since: Annotated[Moment, Query(alias="from")] = None,
+    until: Annotated[Moment, Query(alias="to")] = None,
 ) -> AuditFilters:
     actions = tuple(a.strip() for a in (action or "").split(",") if a.strip())
     return AuditFilters(actions=actions, outcome=outcome, actor_id=actor_id, target_type=target_type,

@@ -148,14 +148,14 @@ async def validate_token(principal: PrincipalDep) -> ValidateTokenResponse:
     return ValidateTokenResponse(claims=principal.claims, expires_at=principal.expires_at)
 
 
-@router.post("/introspect", responses=errors(401, 403, 422))
-async def introspect(
-    request: Request,
-    handlers: HandlersDep,
-    token: Annotated[str, Form(max_length=4096)],
-    basic: Annotated[HTTPBasicCredentials | None, Depends(_basic)],
-) -> IntrospectionResponse:
-    """RFC 7662, for resource servers: HTTP Basic of a client in INTROSPECTION_CLIENTS, or an admin bearer."""
+async def _introspection_client(request: Request, handlers: HandlersDep,
+                                basic: Annotated[HTTPBasicCredentials | None, Depends(_basic)]) -> None:
+    # A dependency, so the caller is checked before the form is: no credentials is 401, never 422.
     await introspection_caller(request, handlers, basic)
+
+
+@router.post("/introspect", responses=errors(401, 403, 422), dependencies=[Depends(_introspection_client)])
+async def introspect(handlers: HandlersDep, token: Annotated[str, Form(max_length=4096)]) -> IntrospectionResponse:
+    """RFC 7662, for resource servers: HTTP Basic of a client in INTROSPECTION_CLIENTS, or an admin bearer."""
     return IntrospectionResponse(**await handlers.introspect(token))
 

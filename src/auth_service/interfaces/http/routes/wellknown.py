@@ -6,13 +6,20 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from auth_service.interfaces.http.dependencies import HandlersDep
 
 router = APIRouter(prefix="/.well-known", tags=["discovery"])
 
 
-@router.get("/jwks.json")
+class JwksResponse(BaseModel):
+    """RFC 7517 §5: a JWK Set."""
+
+    keys: list[dict[str, Any]]
+
+
+@router.get("/jwks.json", response_model=JwksResponse)
 async def jwks(handlers: HandlersDep) -> JSONResponse:
     return JSONResponse(handlers.jwks(), headers={"Cache-Control": "public, max-age=300"})
 
