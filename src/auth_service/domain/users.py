@@ -40,7 +40,7 @@ def normalize_email(email: str) -> str:
 
 
 def is_valid_email(email: str) -> bool:
-    return len(email) <= 254 and bool(_EMAIL.match(email))
+    return len(email) <= 254 and bool(_EMAIL.fullmatch(email))
 
 
 @dataclass(slots=True)
