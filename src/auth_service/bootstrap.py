@@ -66,7 +66,7 @@ from auth_service.infrastructure.db.views import SqlCompanyViews, SqlUserViews
 from auth_service.infrastructure.identity import LocalIdentityProvider
 from auth_service.infrastructure.keycloak.identity import KeycloakGateway, KeycloakIdentityProvider
 from auth_service.infrastructure.keycloak.tokens import KeycloakAccessTokens
-from auth_service.infrastructure.logging import configure_logging
+from auth_service.infrastructure.logging import AccessLog, configure_logging
 from auth_service.infrastructure.mail.outbox import OutboxWorker
 from auth_service.infrastructure.mail.senders import ConsoleSender, MailSender, SmtpSender
 from auth_service.infrastructure.metrics import PrometheusMetrics
@@ -387,5 +387,5 @@ def build_from_environment() -> Container:
     return Container(settings)
 
 
-__all__ = ["ConfigurationError", "Container", "Settings", "build_container", "build_from_environment",
+__all__ = ["AccessLog", "ConfigurationError", "Container", "Settings", "build_container", "build_from_environment",
            "configure_logging", "load_settings", "production_problems", "upgrade_to_head"]

@@ -7,6 +7,7 @@ import logging
 import re
 import sys
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import orjson
@@ -77,6 +78,8 @@ def configure_logging(level: str, fmt: Literal["json", "console"]) -> None:
     for old in [h for h in root.handlers if isinstance(h, _StructlogHandler)]:
         root.removeHandler(old)
     root.addHandler(handler)
+    global _json_handler
+    _json_handler = handler if fmt == "json" else None
     root.setLevel(numeric_level)
     # uvicorn installs its own handlers unless run with log_config=None; ours must be the only ones.
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
@@ -86,6 +89,39 @@ def configure_logging(level: str, fmt: Literal["json", "console"]) -> None:
     for name, quiet_level in _QUIET_LOGGERS.items():
         logging.getLogger(name).setLevel(max(quiet_level, numeric_level))
     logging.captureWarnings(True)
+
+
+_json_handler: _StructlogHandler | None = None  # set by configure_logging when the format is JSON
+
+
+class AccessLog:
+    """Writes the one line per request of SPEC §8. With JSON logs it renders the line itself, with
+    the same keys, context variables and redaction as the structlog chain but for a fraction of its
+    cost (the chain through stdlib logging costs more than a cached bearer check); otherwise, or
+    before logging is configured, it goes through structlog like any other line."""
+
+    def __init__(self, logger_name: str = "auth_service.http", event: str = "http_request") -> None:
+        self._name, self._event = logger_name, event
+        self._logger = logging.getLogger(logger_name)
+
+    def __call__(self, level: int, **fields: Any) -> None:
+        handler = _json_handler
+        if handler is None:
+            structlog.stdlib.get_logger(self._name).log(level, self._event, **fields)
+            return
+        if not self._logger.isEnabledFor(level):
+            return
+        timestamp = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        event_dict = {"timestamp": timestamp, "level": logging.getLevelName(level).lower(), "event": self._event,
+                      **structlog.contextvars.get_contextvars(), **fields, "logger": self._name}
+        line = _json_line(redact_secrets(None, "", event_dict)) + "\n"
+        handler.acquire()
+        try:
+            stream = sys.stdout
+            stream.write(line)
+            stream.flush()
+        finally:
+            handler.release()
 
 
 def redact_secrets(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:

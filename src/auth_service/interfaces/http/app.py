@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from auth_service import __version__
-from auth_service.bootstrap import Container
+from auth_service.bootstrap import AccessLog, Container
 from auth_service.interfaces.http.client_ip import ClientIpResolver
 from auth_service.interfaces.http.errors import install_error_handlers
 from auth_service.interfaces.http.fast_paths import ValidateTokenFastPath
@@ -71,5 +71,5 @@ def create_app(container: Container) -> FastAPI:
     # Added last = outermost: the context (trace id, client IP) exists before the size check runs.
     app.add_middleware(BodySizeLimitMiddleware)
     app.add_middleware(RequestContextMiddleware, ip_resolver=ClientIpResolver(settings.trusted_proxies),
-                       metrics=container.http_metrics)
+                       metrics=container.http_metrics, access_log=AccessLog())
     return app

@@ -38,6 +38,12 @@ class RequestMetrics(Protocol):
     def observe(self, method: str, route: str, status: int, seconds: float) -> None: ...
 
 
+class AccessLogWriter(Protocol):
+    """Writes the `http_request` line (the logging adapter's AccessLog, or structlog by default)."""
+
+    def __call__(self, level: int, **fields: Any) -> None: ...
+
+
 class PayloadTooLarge(HTTPException):
     """The request body grew past the limit while the app was reading it (413 `payload_too_large`).
 
@@ -70,12 +76,17 @@ class RequestContextMiddleware:
         ip_resolver: ClientIpResolver,
         metrics: RequestMetrics | None = None,
         error_handler: ErrorHandler | None = None,
+        access_log: AccessLogWriter | None = None,
     ) -> None:
         self.app = app
         self._ip_resolver = ip_resolver
         self._metrics = metrics
         self._error_handler = error_handler
         self._log = structlog.stdlib.get_logger("auth_service.http")
+        self._access_log = access_log or self._structlog_access_line
+
+    def _structlog_access_line(self, level: int, **fields: Any) -> None:
+        self._log.log(level, "http_request", **fields)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -117,9 +128,8 @@ class RequestContextMiddleware:
         finally:
             final_status = status if status is not None else _CLIENT_CLOSED_REQUEST
             duration = time.perf_counter() - started_at
-            self._log.log(
+            self._access_log(
                 logging.ERROR if final_status >= 500 else logging.INFO,
-                "http_request",
                 method=method,
                 path=path,
                 status=final_status,
