@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 from fastapi import FastAPI
 
 from auth_service.bootstrap import build_from_environment
@@ -9,4 +11,10 @@ from auth_service.interfaces.http.app import create_app
 
 
 def app_factory() -> FastAPI:
-    return create_app(build_from_environment())
+    app = create_app(build_from_environment())
+    # Everything built so far (modules, routes, models, the container) lives as long as the process:
+    # out of the collector's generations, a full collection under load walks only what requests made,
+    # which keeps its pauses (and the p99 they add) short.
+    gc.collect()
+    gc.freeze()
+    return app
