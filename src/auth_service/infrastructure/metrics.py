@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -23,6 +25,7 @@ class PrometheusMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         http_labels = ("method", "route", "status")
         self.http_requests = Counter(
             "http_requests_total", "HTTP requests answered.", http_labels, registry=self.registry
@@ -62,9 +65,14 @@ class PrometheusMetrics:
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         # Clients choose the method: unknown ones share one label so they cannot inflate the series.
         method = method if method in _KNOWN_METHODS else "OTHER"
-        labels = (method, route, str(status))
-        self.http_requests.labels(*labels).inc()
-        self.http_request_duration.labels(*labels).observe(seconds)
+        key = (method, route, status)
+        series = self._series.get(key)
+        if series is None:  # labels() costs a lock and a lookup per call: keep the children (bounded set)
+            labels = (method, route, str(status))
+            series = self._series[key] = (self.http_requests.labels(*labels),
+                                          self.http_request_duration.labels(*labels))
+        series[0].inc()
+        series[1].observe(seconds)
 
     def login(self, outcome: str) -> None:
         self._logins.labels(outcome).inc()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Sequence
 
@@ -45,6 +46,7 @@ class ClientIpResolver:
         return str(closest)  # every hop is one of ours: the left-most is the client
 
 
+@functools.lru_cache(maxsize=4096)  # every request parses its peer; the same few peers come back
 def _parse(raw: str) -> IPAddress | None:
     """Parse `1.2.3.4`, `1.2.3.4:80`, `::1`, `[::1]` or `[::1]:443`; None when it is none of those."""
     text = raw.strip().strip('"').strip()
