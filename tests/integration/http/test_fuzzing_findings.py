@@ -20,6 +20,7 @@ async def openapi(client: httpx.AsyncClient) -> dict[str, Any]:
 
 @pytest.mark.parametrize(("method", "path", "allowed"), [
     ("POST", f"{API}/users/me/sessions", "GET"),
+    ("POST", f"{API}/users/me", "GET, PATCH"),  # not DELETE and PUT, which /users/{user_id} has
     ("GET", f"{API}/auth/logout", "DELETE, POST"),
     ("POST", f"{API}/users/USR-aaaaaaaaaaaaaaaa", "DELETE, GET, PUT"),
 ])
@@ -48,6 +49,12 @@ async def test_every_api_operation_documents_429_since_every_request_counts_agai
            for operation in operations.values()]
 
     assert api and all("429" in operation["responses"] for operation in api)
+
+
+async def test_email_fields_are_documented_as_emails(openapi: dict[str, Any]) -> None:
+    schemas = openapi["components"]["schemas"]
+
+    assert schemas["LoginRequest"]["properties"]["email"]["format"] == "email"
 
 
 async def test_the_jwks_response_is_documented_with_its_schema(client: httpx.AsyncClient,

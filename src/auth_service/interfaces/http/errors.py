@@ -3,15 +3,15 @@ The map is keyed by class, not by code: `invalid_credentials` is 401 at login, 4
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
+import fastapi.routing
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
 
 from auth_service.application import errors as app
 from auth_service.application.ports import RequestContext
@@ -57,7 +57,6 @@ HTTP_STATUS: dict[type[dom.DomainError], int] = {
 _HTTP_CODES = {400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
                405: "method_not_allowed", 409: "conflict", 413: "payload_too_large", 415: "bad_request",
                422: "validation_error", 429: "rate_limited", 503: "service_unavailable"}
-_METHODS = ("DELETE", "GET", "PATCH", "POST", "PUT")
 _HTTP_MESSAGES = {404: "Not found.", 405: "Method not allowed.", 413: "The request body is too large."}
 
 
@@ -124,9 +123,22 @@ async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def _allowed_methods(request: Request) -> str:
-    routes = request.app.router.routes
-    return ", ".join(method for method in _METHODS if any(
-        route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes))
+    """The methods of the resource the path names: the routes of the first matching path template
+    (`/users/me`, not `/users/{user_id}` with `me` for an id)."""
+    path = request.scope["path"]
+    matching = [route for route in _routes(request.app) if getattr(route, "methods", None)
+                and getattr(route, "path_regex", None) is not None and route.path_regex.match(path)]
+    if not matching:
+        return ""
+    template = matching[0].path_format
+    return ", ".join(sorted({method for route in matching if route.path_format == template
+                             for method in route.methods}))
+
+
+def _routes(app_: FastAPI) -> Iterable[Any]:
+    # FastAPI >= 0.13x nests included routers; iter_route_contexts flattens them, as its OpenAPI does.
+    flatten = getattr(fastapi.routing, "iter_route_contexts", None)
+    return flatten(app_.routes) if flatten is not None else app_.routes
 
 
 def on_dependency_error(is_unavailable: Callable[[BaseException], bool]) -> Callable[..., Any]:

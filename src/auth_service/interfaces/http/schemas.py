@@ -28,7 +28,9 @@ def _https_url(value: str | None) -> str | None:
     return value
 
 
-Email = Annotated[str, Field(min_length=3, max_length=254), AfterValidator(_email)]
+# `format: email` in the document, so that clients and fuzzers send addresses.
+Email = Annotated[str, Field(min_length=3, max_length=254, json_schema_extra={"format": "email"}),
+                  AfterValidator(_email)]
 # Length is checked by the password policy (in code points, after NFKC); this bound only stops abuse.
 Password = Annotated[SecretStr, Field(min_length=1, max_length=1024)]
 Name = Annotated[str, Field(max_length=100)]
