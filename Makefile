@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-fast lint fmt migrate clean bench load
+.PHONY: run test test-fast lint fmt migrate clean bench load fuzz bench-timing
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,14 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(BIN)/pytest -q -x tests/unit
+
+## fuzz: the property and schemathesis tests with the `fuzz` hypothesis profile (many more examples)
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -q -p no:cacheprovider tests/property tests/fuzz
+
+## bench-timing: login latency of an unknown e-mail vs a wrong password (about a minute); exit 1 if they differ
+bench-timing: $(STAMP)
+	$(BIN)/python bench/login_timing.py $(TIMING_ARGS)
 
 ## lint: ruff, mypy (strict on src/) and the layer contracts
 lint: $(STAMP)

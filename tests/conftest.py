@@ -8,5 +8,5 @@ import os
 from hypothesis import settings
 
 settings.register_profile("ci", max_examples=100, deadline=None, derandomize=True, print_blob=True)
-settings.register_profile("fuzz", max_examples=2000, deadline=None, derandomize=False, print_blob=True)
+settings.register_profile("fuzz", max_examples=1000, deadline=None, derandomize=False, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
