@@ -19,6 +19,7 @@ from auth_service.infrastructure.security.verified_tokens import (
     SIGNATURE_ONLY,
     CachingVerifier,
     Verified,
+    compact_claims,
     is_number,
     number,
     string,
@@ -91,7 +92,7 @@ class JwtAccessTokens(CachingVerifier):
         if key is None or header.get("alg") != key.alg:
             raise InvalidTokenError()
         try:
-            claims = jwt.decode(token, key.public_key, algorithms=[key.alg], options=SIGNATURE_ONLY)
+            claims = compact_claims(jwt.decode(token, key.public_key, algorithms=[key.alg], options=SIGNATURE_ONLY))
         except (jwt.PyJWTError, ValueError, TypeError):
             raise InvalidTokenError() from None
         return Verified(self._principal(claims, timestamp), kid, number(claims.get("nbf"), float("-inf")),
