@@ -251,6 +251,34 @@ class Server:
                     if b"spawn_main" in _cmdline(pid) or b"uvicorn" in _cmdline(pid)]
         return children or [self.process.pid]
 
+    def wait_idle(self, timeout: float = 6.0, busy_share: float = 0.05) -> float:
+        """Wait until the server's processes use (almost) no CPU: work queued by a run that wrk has
+        ended (logins waiting for argon2, the audit chain catching up) must not bill the next run.
+        Returns the seconds waited."""
+        started = time.monotonic()
+        interval, quiet = 0.25, 0
+        ticks_per_second = os.sysconf("SC_CLK_TCK")
+        previous = self._cpu_ticks()
+        while time.monotonic() - started < timeout:
+            time.sleep(interval)
+            current = self._cpu_ticks()
+            busy = (current - previous) / ticks_per_second / interval
+            previous = current
+            quiet = quiet + 1 if busy < busy_share else 0
+            if quiet >= 2:
+                break
+        return time.monotonic() - started
+
+    def _cpu_ticks(self) -> int:
+        total = 0
+        for pid in {self.process.pid, *self.worker_pids()}:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        return total
+
     def stop(self) -> None:
         if self.process.poll() is None:
             with contextlib.suppress(ProcessLookupError):

@@ -100,6 +100,8 @@ def main() -> int:
     parser.add_argument("--users", type=int, default=64)
     parser.add_argument("--only", default="", help="comma list of scenario keys (development)")
     parser.add_argument("--json", type=Path, default=None, help="write the results to this file")
+    parser.add_argument("--markdown", type=Path, default=None,
+                        help="write the table and the machine as markdown (docs/benchmarks.md)")
     parser.add_argument("--keep-logs", action="store_true", help="print where the server logs are, keep them")
     options = parser.parse_args()
     harness.require_wrk()
@@ -122,7 +124,9 @@ def main() -> int:
         connections = options.connections
         chain = 2 * connections  # refresh tokens per chain: more than the connections of every thread
         rounds = math.ceil(chain * (options.runs + 1) / options.users)
-        distinct = 25_000  # 2.5 x the verified-token cache of each worker: every request misses it
+        # A token comes back once per pass over the pool, and a worker sees about pool / workers of
+        # them in between: 3 x its verified-token cache (10,000), so that every request misses it.
+        distinct = 30_000 * workers
         log(f"seeding {options.users} users, {options.users * (rounds + 1)} sessions, {distinct} access tokens")
         seeded = harness.seed(env, options.users, sessions_per_user=rounds + 1, distinct=distinct)
         with harness.environ(env):
@@ -170,8 +174,11 @@ def main() -> int:
         ports = {"service": service_port, "bare": bare_port}
 
         def drive(scenario: Scenario, run: int, seconds: float) -> harness.WrkResult:
-            return harness.wrk(ports[scenario.server], scenario.path, scenario.script, scenario.args(run),
-                               seconds=seconds, connections=connections, threads=options.threads)
+            result = harness.wrk(ports[scenario.server], scenario.path, scenario.script, scenario.args(run),
+                                 seconds=seconds, connections=connections, threads=options.threads)
+            # Requests still queued when wrk stops (logins waiting for argon2) finish before the next run.
+            (bare if scenario.server == "bare" else service).wait_idle()
+            return result
 
         log("warming up (1 s each)")
         for scenario in scenarios:
@@ -199,6 +206,9 @@ def main() -> int:
         report = _report(options, workers, backend, notes, scenarios, results, argon2_runs, threads, rss,
                          time.monotonic() - began)
         print(_table(report))
+        if options.markdown is not None:
+            options.markdown.write_text(_markdown(report))
+            log(f"markdown written to {options.markdown}")
         if options.json is not None:
             options.json.write_text(json.dumps(report, indent=2) + "\n")
             log(f"results written to {options.json}")
@@ -320,6 +330,30 @@ def _table(report: dict[str, Any]) -> str:
                  f"{'met' if rss_ok else 'MISSED'} (MB after the run: {', '.join(f'{x:.0f}' for x in rss)})")
     lines.append(f"elapsed: {report['elapsed_s']:.0f} s")
     return "\n".join(lines)
+
+
+def _markdown(report: dict[str, Any]) -> str:
+    config, machine = report["config"], report["machine"]
+    packages = ", ".join(f"{name} {version}" for name, version in machine["packages"].items())
+    load = ", ".join(f"{x:.2f}" for x in machine["load_average"])
+    return "\n".join([
+        "# Benchmarks",
+        "",
+        "The latest `make bench` run (`bench/run.py --markdown docs/benchmarks.md`); method in the README's",
+        "*Benchmark* section. Ratios are to floors measured in the same run on the same machine.",
+        "",
+        f"- machine: {machine['cores']} cores, {machine['cpu']}, {machine['os']}",
+        f"- Python {machine['python']}; {packages}; {machine['wrk']}",
+        f"- run: {config['workers']} worker(s), {config['database']}, {config['connections']} connections, "
+        f"wrk {config['wrk_threads']} threads, median of {config['runs']} x {config['duration_s']:g} s, "
+        f"{report['elapsed_s']:.0f} s in all",
+        f"- load average (1, 5, 15 min) at the end of the run: {load}",
+        "",
+        "```",
+        _table(report).strip("\n"),
+        "```",
+        "",
+    ])
 
 
 if __name__ == "__main__":
