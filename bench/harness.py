@@ -399,8 +399,9 @@ def machine() -> dict[str, Any]:
             versions[package] = version(package)
     wrk_version = ""
     with contextlib.suppress(Exception):
-        wrk_version = subprocess.run([require_wrk(), "-v"], capture_output=True, text=True, check=False
-                                     ).stdout.splitlines()[0]
+        first_line = subprocess.run([require_wrk(), "-v"], capture_output=True, text=True, check=False
+                                    ).stdout.splitlines()[0]
+        wrk_version = " ".join(first_line.split()[:2])
     return {"cores": os.cpu_count(), "cpu": cpu, "python": platform.python_version(),
             "os": f"{platform.system()} {platform.release()}", "load_average": os.getloadavg(),
             "packages": versions, "wrk": wrk_version}

@@ -150,7 +150,10 @@ async def _drive(port: int, emails: list[str], connections: int, seconds: float)
                                                                                           float]:
     stats = Stats()
     clients = [Client(email) for email in emails[:connections]]
-    limits = httpx.Limits(max_connections=connections + 8, max_keepalive_connections=connections + 8)
+    # Idle connections are dropped before uvicorn's keep-alive timeout (5 s) closes them: reusing one
+    # the server is closing at that instant is a client-side race, not an answer of the service.
+    limits = httpx.Limits(max_connections=connections + 8, max_keepalive_connections=connections + 8,
+                          keepalive_expiry=2.0)
     timeout = httpx.Timeout(30.0)
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=timeout) as http:
         started = time.monotonic()

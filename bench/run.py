@@ -116,7 +116,12 @@ def main() -> int:
         workers = 1
     for note in notes:
         log(note)
-    env = harness.service_env(backend)
+    # Never more hashes at once than cores across the workers (deploy/README.md): each worker gets
+    # its share of ARGON2_MAX_CONCURRENT; the floor hashes on as many threads in all.
+    per_worker = max(1, cores // workers)
+    notes.append(f"ARGON2_MAX_CONCURRENT={per_worker} per worker ({per_worker * workers} hashing threads in all)")
+    log(notes[-1])
+    env = harness.service_env(backend, extra={"ARGON2_MAX_CONCURRENT": str(per_worker)})
     servers: list[harness.Server] = []
     try:
         log(f"database: {backend.description}; migrating")
@@ -186,7 +191,7 @@ def main() -> int:
 
         results: dict[str, list[harness.WrkResult]] = {s.key: [] for s in scenarios}
         argon2_runs: list[dict[str, float]] = []
-        threads = settings.argon2_max_concurrent
+        threads = settings.argon2_max_concurrent * workers
         for run in range(options.runs):
             # Interleaved rounds, so that drift in the machine's load touches every figure alike.
             for scenario in scenarios:
@@ -207,7 +212,8 @@ def main() -> int:
                          time.monotonic() - began)
         print(_table(report))
         if options.markdown is not None:
-            options.markdown.write_text(_markdown(report))
+            previous = options.markdown.read_text() if options.markdown.exists() else ""
+            options.markdown.write_text(_markdown(report, previous))
             log(f"markdown written to {options.markdown}")
         if options.json is not None:
             options.json.write_text(json.dumps(report, indent=2) + "\n")
@@ -332,7 +338,11 @@ def _table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _markdown(report: dict[str, Any]) -> str:
+NOTES_MARKER = "<!-- notes: kept by bench/run.py --markdown -->"
+
+
+def _markdown(report: dict[str, Any], previous: str = "") -> str:
+    """The run's table and machine; what follows NOTES_MARKER in the previous file is kept."""
     config, machine = report["config"], report["machine"]
     packages = ", ".join(f"{name} {version}" for name, version in machine["packages"].items())
     load = ", ".join(f"{x:.2f}" for x in machine["load_average"])
@@ -353,7 +363,8 @@ def _markdown(report: dict[str, Any]) -> str:
         _table(report).strip("\n"),
         "```",
         "",
-    ])
+        NOTES_MARKER,
+    ]) + (previous.split(NOTES_MARKER, 1)[1] if NOTES_MARKER in previous else "\n")
 
 
 if __name__ == "__main__":
