@@ -27,7 +27,7 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/pytest -q -x tests/unit
 
-## fuzz: the property and schemathesis tests with the `fuzz` hypothesis profile (many more examples)
+## fuzz: the property and schemathesis tests with the `fuzz` hypothesis profile (many more examples; ~30 min)
 fuzz: $(STAMP)
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -q -p no:cacheprovider tests/property tests/fuzz
 

@@ -20,8 +20,9 @@ from hypothesis import HealthCheck, settings
 from tests.fuzz.service import APP, DOCUMENT, ROLES, Service, start_service
 from tests.fuzz.wire_checks import error_envelope, response_schema_documented, security_headers
 
-# Each operation and role runs the explicit examples, schemathesis' coverage cases, then this many fuzzed ones.
-EXAMPLES = max(3, settings.default.max_examples // 10)
+# Each operation and role runs the explicit examples, schemathesis' coverage cases, then this many fuzzed
+# ones: 10 with the `ci` profile (about two minutes), 50 with `fuzz` (about half an hour on 2 cores).
+EXAMPLES = min(50, max(3, settings.default.max_examples // 10))
 
 # Valid input that a business rule refuses: weak or breached passwords, unknown companies (422),
 # wrong one-time tokens (400), expired verification (410). The schema cannot express these.
