@@ -91,7 +91,16 @@ class SqliteOutage:
     async def begin(self) -> None:
         await self._container.engine.dispose()  # close pooled connections: they would keep the file open
         os.rename(self._path, self._aside)
-        self._path.mkdir()  # no await since the rename: no connection can create a new empty file meanwhile
+        # A background worker's connect may be running in an aiosqlite thread right now and create a
+        # new, empty file at the path: remove it until the directory (which no connect can open) wins.
+        for _ in range(100):
+            try:
+                self._path.mkdir()
+                return
+            except FileExistsError:
+                with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+                    self._path.unlink()
+        raise AssertionError("could not take the database file away")
 
     async def end(self) -> None:
         self._path.rmdir()
