@@ -18,20 +18,26 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from auth_service.application.errors import ServiceUnavailableError
 
 _T = TypeVar("_T")
-_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
-_MMAP_THRESHOLD = 128 * 1024  # glibc's initial value
+_M_TRIM_THRESHOLD = -1  # glibc's mallopt parameters
+_M_MMAP_THRESHOLD = -3
+_MAX_MMAP_THRESHOLD = 32 * 1024 * 1024  # glibc's upper bound on 64-bit
 
 
-def keep_large_buffers_out_of_the_heap() -> bool:
+def keep_large_buffers_out_of_the_heap(buffer_bytes: int) -> bool:
     """glibc raises its mmap threshold after the first large block is freed, so from then on every
     hashing thread keeps its own ARGON2_MEMORY_KIB buffer in its heap, never returned: resident
-    memory grows by a buffer per thread. A fixed threshold keeps these buffers mmapped, given back
-    to the system when a hash ends. Returns whether the setting was applied (glibc only)."""
+    memory grows by a buffer per thread. A fixed threshold just under the buffer keeps these
+    buffers mmapped, given back to the system when a hash ends, while smaller blocks (greenlet
+    stacks, response buffers) stay in the heap as before: mmapping those on every request would
+    cost a system call and page faults each. Returns whether it was applied (glibc only)."""
     if not sys.platform.startswith("linux"):
         return False
+    threshold = max(128 * 1024, min(buffer_bytes // 2, _MAX_MMAP_THRESHOLD))
     try:
         libc = ctypes.CDLL("libc.so.6")
-        return bool(libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD))
+        # Trim the heap top past twice the threshold, as glibc's own adjustment would.
+        return bool(libc.mallopt(_M_MMAP_THRESHOLD, threshold)) and bool(
+            libc.mallopt(_M_TRIM_THRESHOLD, 2 * threshold))
     except (OSError, AttributeError):  # not glibc (musl, ...)
         return False
 
@@ -44,7 +50,7 @@ class Argon2PasswordHasher:
                  max_concurrent: int, max_queue: int) -> None:
         if max_concurrent < 1 or max_queue < 0:
             raise ValueError("max_concurrent must be >= 1 and max_queue >= 0")
-        keep_large_buffers_out_of_the_heap()
+        keep_large_buffers_out_of_the_heap(memory_kib * 1024)
         self._argon2 = _Argon2(time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism,
                                type=Type.ID)
         self._capacity = max_concurrent + max_queue
