@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from sqlalchemy import text
@@ -64,7 +64,6 @@ from auth_service.infrastructure.db.repositories import SqlSessionRepository
 from auth_service.infrastructure.db.unit_of_work import CommitHooks, SqlUnitOfWork
 from auth_service.infrastructure.db.views import SqlCompanyViews, SqlUserViews
 from auth_service.infrastructure.identity import LocalIdentityProvider
-from auth_service.infrastructure.keycloak.identity import KeycloakGateway, KeycloakIdentityProvider
 from auth_service.infrastructure.keycloak.tokens import KeycloakAccessTokens
 from auth_service.infrastructure.logging import AccessLog, configure_logging
 from auth_service.infrastructure.mail.outbox import OutboxWorker
@@ -87,6 +86,9 @@ from auth_service.infrastructure.settings import (
     load_settings,
     production_problems,
 )
+
+if TYPE_CHECKING:
+    from auth_service.infrastructure.keycloak.identity import KeycloakGateway
 
 log = structlog.get_logger(__name__)
 
@@ -171,6 +173,8 @@ class Container:
         self.identity: IdentityProvider
         self.refresh_tokens: Callable[[RefreshTokens], Awaitable[IssuedTokens]]
         if self.keycloak is not None:
+            from auth_service.infrastructure.keycloak.identity import KeycloakIdentityProvider
+
             keycloak_identity = KeycloakIdentityProvider(self.keycloak, config.session_max_lifetime)
             self.identity = keycloak_identity
             self.refresh_tokens = ProviderRefreshHandler(uow, keycloak_identity, clock, self.rate_limiter)
@@ -366,6 +370,9 @@ class Container:
 
 
 def keycloak_gateway(settings: Settings) -> KeycloakGateway:
+    """Imported here: python-keycloak costs about 11 MB per worker, wasted in local mode."""
+    from auth_service.infrastructure.keycloak.identity import KeycloakGateway
+
     missing = keycloak_missing(settings)
     if missing:
         raise ConfigurationError(f"{missing[0]}: required with IDENTITY_PROVIDER=keycloak")

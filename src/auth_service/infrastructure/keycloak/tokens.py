@@ -18,10 +18,10 @@ from auth_service.application.ports import Clock
 from auth_service.domain.ids import session_id_for
 from auth_service.domain.principal import Principal
 from auth_service.domain.users import Role
+from auth_service.infrastructure.security import jws
 from auth_service.infrastructure.security.verified_tokens import (
     COMPACT_JWS,
     LEEWAY,
-    SIGNATURE_ONLY,
     CachingVerifier,
     Verified,
     is_number,
@@ -32,7 +32,6 @@ log = structlog.get_logger(__name__)
 
 REFETCH_INTERVAL = 10.0  # seconds between two JWKS fetches (SPEC §9.5)
 _MAX_TOKEN_LENGTH = 16384
-_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"})
 _ROLES = frozenset(role.value for role in Role)
 
 
@@ -54,7 +53,7 @@ def parse_jwks(document: object) -> dict[str, _Key]:
         except (jwt.PyJWTError, ValueError, TypeError, KeyError):
             continue
         alg = entry.get("alg") or parsed.algorithm_name
-        if alg in _ALGORITHMS:
+        if alg in jws.ALGORITHMS:
             keys[entry["kid"]] = _Key(parsed.key, alg)
     return keys
 
@@ -114,10 +113,7 @@ class KeycloakAccessTokens(CachingVerifier):
     def _verify(self, token: str, timestamp: float) -> Verified:
         if len(token) > _MAX_TOKEN_LENGTH or not COMPACT_JWS.fullmatch(token):
             raise InvalidTokenError()
-        try:
-            header = jwt.get_unverified_header(token)
-        except (jwt.PyJWTError, ValueError, TypeError):
-            raise InvalidTokenError() from None
+        header, _, payload_segment, signature_segment = jws.split(token)
         kid = header.get("kid")
         if "crit" in header or not isinstance(kid, str):
             raise InvalidTokenError()
@@ -126,10 +122,8 @@ class KeycloakAccessTokens(CachingVerifier):
             raise UnknownSigningKeyError()
         if header.get("alg") != key.alg:  # the algorithm comes from the JWKS, never from the token
             raise InvalidTokenError()
-        try:
-            claims = jwt.decode(token, key.key, algorithms=[key.alg], options=SIGNATURE_ONLY)
-        except (jwt.PyJWTError, ValueError, TypeError):
-            raise InvalidTokenError() from None
+        jws.verify_signature(key.alg, key.key, token, signature_segment)
+        claims = jws.json_object(payload_segment)
         principal = self._principal(claims, timestamp)
         return Verified(principal, kid, float("-inf"), principal.expires_at.timestamp())
 

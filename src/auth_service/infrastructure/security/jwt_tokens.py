@@ -12,11 +12,11 @@ from auth_service.application.errors import InvalidTokenError, TokenExpiredError
 from auth_service.domain.principal import Principal
 from auth_service.domain.sessions import Session
 from auth_service.domain.users import User
+from auth_service.infrastructure.security import jws
 from auth_service.infrastructure.security.keys import KeyStore
 from auth_service.infrastructure.security.verified_tokens import (
     COMPACT_JWS,
     LEEWAY,
-    SIGNATURE_ONLY,
     CachingVerifier,
     Verified,
     compact_claims,
@@ -76,10 +76,7 @@ class JwtAccessTokens(CachingVerifier):
     def _verify(self, token: str, timestamp: float) -> Verified:
         if len(token) > _MAX_TOKEN_LENGTH or not COMPACT_JWS.fullmatch(token):
             raise InvalidTokenError()
-        try:
-            header = jwt.get_unverified_header(token)
-        except (jwt.PyJWTError, ValueError, TypeError):
-            raise InvalidTokenError() from None
+        header, _, payload_segment, signature_segment = jws.split(token)
         typ, kid = header.get("typ"), header.get("kid")
         if not isinstance(typ, str) or typ.lower() not in _ACCEPTED_TYPES:
             raise InvalidTokenError()
@@ -91,10 +88,8 @@ class JwtAccessTokens(CachingVerifier):
         # HS256 signed with the public key as the HMAC secret.
         if key is None or header.get("alg") != key.alg:
             raise InvalidTokenError()
-        try:
-            claims = compact_claims(jwt.decode(token, key.public_key, algorithms=[key.alg], options=SIGNATURE_ONLY))
-        except (jwt.PyJWTError, ValueError, TypeError):
-            raise InvalidTokenError() from None
+        jws.verify_signature(key.alg, key.public_key, token, signature_segment)
+        claims = compact_claims(jws.json_object(payload_segment))
         return Verified(self._principal(claims, timestamp), kid, number(claims.get("nbf"), float("-inf")),
                          number(claims["exp"]))
 
