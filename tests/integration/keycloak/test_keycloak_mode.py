@@ -273,6 +273,28 @@ async def test_password_reset_and_change_go_through_the_admin_api(
     assert keycloak.check_password(kc_id, PASSWORD)
 
 
+async def test_a_password_change_ends_the_other_keycloak_sessions_and_keeps_this_one(
+    client: httpx.AsyncClient, mailbox: Mailbox, keycloak: KeycloakEmulator
+) -> None:
+    await register_verified(client, mailbox, ADA)
+    this, other = await login(client, ADA), await login(client, ADA)
+    kc_id = keycloak.user_by_email(ADA)["id"]  # type: ignore[index]
+
+    changed = await client.post(
+        f"{API}/auth/change-password",
+        headers=bearer(this["access_token"]),
+        json={"current_password": PASSWORD, "new_password": OTHER_PASSWORD},
+    )
+
+    assert changed.status_code == 200, changed.text
+    this_sid = jwt.decode(this["access_token"], options={"verify_signature": False})["sid"]
+    assert [s["id"] for s in keycloak.sessions_of(kc_id)] == [this_sid]
+    refreshed = await client.post(f"{API}/auth/refresh", json={"refresh_token": this["refresh_token"]})
+    assert refreshed.status_code == 200, refreshed.text
+    gone = await client.post(f"{API}/auth/refresh", json={"refresh_token": other["refresh_token"]})
+    assert gone.status_code == 401
+
+
 # -- just-in-time creation and sync ----------------------------------------------------------------
 async def test_a_keycloak_user_logging_in_for_the_first_time_is_created_here_just_in_time(
     client: httpx.AsyncClient, container: Container, keycloak: KeycloakEmulator
