@@ -421,6 +421,13 @@ class ProviderTokens:
     session_id: str  # the provider's session id (`sid`)
     subject: str
 
+    def issued(self, session_id: str, user: User) -> IssuedTokens:
+        """These tokens as the answer of a login or refresh of this service's session `session_id`."""
+        return IssuedTokens(access_token=self.access_token, refresh_token=self.refresh_token,
+                            expires_in=self.expires_in, refresh_expires_in=self.refresh_expires_in,
+                            session_id=session_id, user=user,
+                            extra={"id_token": self.id_token} if self.id_token else {})
+
 
 class ProviderTokenEndpoint(Protocol):
     """The provider's own refresh (Keycloak mode: Keycloak's refresh rules apply)."""

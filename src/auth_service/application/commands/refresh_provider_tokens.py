@@ -36,7 +36,4 @@ class ProviderRefreshHandler:
                                              target_type="session", target_id=session.id,
                                              company_id=user.company_id))
             await uow.commit()
-        return IssuedTokens(access_token=grant.access_token, refresh_token=grant.refresh_token,
-                            expires_in=grant.expires_in, refresh_expires_in=grant.refresh_expires_in,
-                            session_id=session.id, user=user,
-                            extra={"id_token": grant.id_token} if grant.id_token else {})
+        return grant.issued(session.id, user)

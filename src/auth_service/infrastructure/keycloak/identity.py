@@ -229,10 +229,7 @@ class KeycloakIdentityProvider:
                           expires_at=now + self._max_lifetime, ip=ctx.ip,
                           user_agent=(ctx.user_agent or "")[:512] or None, external_sid=grant.session_id)
         await uow.sessions.add(session)
-        return IssuedTokens(access_token=grant.access_token, refresh_token=grant.refresh_token,
-                            expires_in=grant.expires_in, refresh_expires_in=grant.refresh_expires_in,
-                            session_id=session.id, user=user,
-                            extra={"id_token": grant.id_token} if grant.id_token else {})
+        return grant.issued(session.id, user)
 
     async def end_sessions(self, user: User, sessions: Sequence[Session] | None) -> None:
         """Best effort: the sessions are already revoked here, which every check of ours honours."""
@@ -294,7 +291,7 @@ class KeycloakIdentityProvider:
             if exc.response_code == 409:
                 raise EmailTakenError("This e-mail address is already registered.") from None
             raise self._unavailable(exc, operation) from None
-        except (TimeoutError, OSError, Exception) as exc:
+        except Exception as exc:  # unreachable, timed out, an unexpected answer
             raise self._unavailable(exc, operation) from None
 
     @staticmethod
