@@ -58,6 +58,7 @@ from auth_service.infrastructure.db.audit_chain import AuditChain
 from auth_service.infrastructure.db.audit_views import SqlAuditViews
 from auth_service.infrastructure.db.engine import make_engine, make_sessionmaker
 from auth_service.infrastructure.db.errors import DEPENDENCY_ERRORS, is_unavailable
+from auth_service.infrastructure.db.fast_reads import AsyncpgUserViews
 from auth_service.infrastructure.db.migrate import upgrade_to_head
 from auth_service.infrastructure.db.reencrypt import reencrypt_all
 from auth_service.infrastructure.db.repositories import SqlSessionRepository
@@ -199,7 +200,11 @@ class Container:
         self.authenticate = Authenticate(self.access_tokens, self.revocations, clock)
         self.introspect = Introspect(self.authenticate)
         user_views = SqlUserViews(self.engine)
-        self.get_me = GetMe(user_views, clock)
+        # GET /users/me, the hot read: on PostgreSQL straight through asyncpg (fast_reads.py).
+        self.fast_user_views: AsyncpgUserViews | None = None
+        if self.engine.dialect.name == "postgresql":
+            self.fast_user_views = AsyncpgUserViews(settings.database_url, user_views)
+        self.get_me = GetMe(self.fast_user_views or user_views, clock)
         self.list_users = ListUsersHandler(user_views, clock)
         self.list_company_users = ListCompanyUsersHandler(uow, self.list_users)
         self.get_user = GetUserHandler(uow, clock)
@@ -236,6 +241,8 @@ class Container:
         else:
             await self.access_tokens.reload_keys()  # Keycloak's JWKS, once; later only for an unknown kid
         await self.revocations.sync(self.uow)
+        if self.fast_user_views is not None:
+            await self.fast_user_views.open()
         if settings.bootstrap_admin_email and settings.bootstrap_admin_password:
             try:
                 created = await self.create_admin(CreateAdmin(
@@ -282,6 +289,8 @@ class Container:
         self.hasher.close()
         if self.keycloak is not None:
             await self.keycloak.aclose()
+        if self.fast_user_views is not None:
+            await self.fast_user_views.close()
         await self.engine.dispose()
 
     async def _sweep_successors(self) -> None:
