@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import asyncio
+import io
 import json
 import logging
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -57,3 +60,64 @@ def test_console_logs_go_through_structlog(capsys: pytest.CaptureFixture[str]) -
 
     out = capsys.readouterr().out
     assert "http_request" in out and not out.lstrip().startswith("{")
+
+
+class _Stdout(io.TextIOWrapper):
+    """stdout as in a container: block-buffered; `written` is what has reached the file or pipe."""
+
+    def __init__(self) -> None:
+        self.raw_bytes = io.BytesIO()
+        super().__init__(self.raw_bytes, encoding="utf-8", line_buffering=False)
+
+    @property
+    def written(self) -> str:
+        return self.raw_bytes.getvalue().decode()
+
+
+async def test_access_lines_reach_stdout_within_the_flush_interval(monkeypatch: pytest.MonkeyPatch) -> None:
+    configure_logging("info", "json")
+    stdout = _Stdout()
+    monkeypatch.setattr(sys, "stdout", stdout)
+    access = AccessLog()
+
+    for status in (200, 201, 204):
+        access(logging.INFO, **{**FIELDS, "status": status})
+    await asyncio.sleep(AccessLog.FLUSH_SECONDS + 0.2)
+
+    assert [json.loads(line)["status"] for line in stdout.written.splitlines()] == [200, 201, 204]
+
+
+async def test_a_5xx_line_and_any_other_log_line_are_flushed_at_once_in_order(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    configure_logging("info", "json")
+    stdout = _Stdout()
+    monkeypatch.setattr(sys, "stdout", stdout)
+    access = AccessLog()
+
+    access(logging.INFO, **FIELDS)
+    structlog.stdlib.get_logger("auth_service.test").warning("something_else")
+    assert [json.loads(line)["event"] for line in stdout.written.splitlines()] == ["http_request", "something_else"]
+
+    access(logging.ERROR, **{**FIELDS, "status": 500})
+    assert json.loads(stdout.written.splitlines()[-1])["status"] == 500
+
+
+def test_without_an_event_loop_every_line_is_flushed(monkeypatch: pytest.MonkeyPatch) -> None:
+    configure_logging("info", "json")
+    stdout = _Stdout()
+    monkeypatch.setattr(sys, "stdout", stdout)
+
+    AccessLog()(logging.INFO, **FIELDS)
+
+    assert json.loads(stdout.written)["status"] == 200
+
+
+def test_secrets_in_context_or_fields_are_redacted(json_logs: pytest.CaptureFixture[str]) -> None:
+    structlog.contextvars.bind_contextvars(password="hunter2")
+    token = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"
+
+    AccessLog()(logging.INFO, **{**FIELDS, "trace_id": token})
+
+    (line,) = _lines(json_logs)
+    assert line["password"] == "[redacted]" and line["trace_id"] == "[redacted]"
+    assert "hunter2" not in json.dumps(line) and token not in json.dumps(line)
