@@ -124,8 +124,9 @@ class AccessLog:
         if not self._logger.isEnabledFor(level):
             return
         timestamp = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-        event_dict = {"timestamp": timestamp, "level": logging.getLevelName(level).lower(), "event": self._event,
-                      **structlog.contextvars.get_contextvars(), **fields, "logger": self._name}
+        event_dict: EventDict = {
+            "timestamp": timestamp, "level": logging.getLevelName(level).lower(), "event": self._event,
+            **structlog.contextvars.get_contextvars(), **fields, "logger": self._name}
         if _may_hold_secrets(event_dict):
             event_dict = redact_secrets(None, "", event_dict)
         line = _json_line(event_dict) + "\n"
@@ -171,7 +172,7 @@ def redact_secrets(logger: WrappedLogger, method_name: str, event_dict: EventDic
     return {key: _redact(key, value, 0) for key, value in event_dict.items()}
 
 
-def _may_hold_secrets(event_dict: dict[str, Any]) -> bool:
+def _may_hold_secrets(event_dict: EventDict) -> bool:
     """False when redact_secrets would change nothing: no sensitive key, every value a number or a
     string without a secret in it. An access line is that (a cheaper check than redacting it)."""
     if _any_sensitive_key(tuple(event_dict)):
