@@ -19,6 +19,14 @@ class ClientIpResolver:
 
     def __init__(self, trusted_proxies: Sequence[str]) -> None:
         self._networks = tuple(ipaddress.ip_network(item.strip(), strict=False) for item in trusted_proxies)
+        # Every request asks about its peer; the same few peers (clients, proxies) come back.
+        self._peer = functools.lru_cache(maxsize=4096)(self._parse_peer)
+
+    def _parse_peer(self, peer_host: str) -> tuple[IPAddress | None, str, bool]:
+        peer = _parse(peer_host)
+        if peer is None:
+            return None, peer_host, False  # not an IP (e.g. a test client's name): never a trusted proxy
+        return peer, str(peer), self.is_trusted(peer)
 
     def is_trusted(self, address: IPAddress) -> bool:
         return any(address.version == net.version and address in net for net in self._networks)
@@ -26,11 +34,9 @@ class ClientIpResolver:
     def resolve(self, peer_host: str | None, x_forwarded_for: str | None) -> str | None:
         if peer_host is None:
             return None
-        peer = _parse(peer_host)
-        if peer is None:
-            return peer_host  # not an IP (e.g. a test client's name): never a trusted proxy
-        if not self.is_trusted(peer) or not x_forwarded_for:
-            return str(peer)
+        peer, peer_text, trusted = self._peer(peer_host)
+        if peer is None or not trusted or not x_forwarded_for:
+            return peer_text
         closest = peer
         for entry in reversed(x_forwarded_for.split(",")):
             if not entry.strip():
