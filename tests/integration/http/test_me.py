@@ -97,6 +97,18 @@ async def test_a_profile_over_16_kib_is_refused(client: httpx.AsyncClient, mailb
     assert (await _me(client, tokens["access_token"]))["profile"] == {}
 
 
+async def test_a_profile_integer_past_64_bits_is_refused_not_a_500(client: httpx.AsyncClient,
+                                                                    mailbox: Mailbox) -> None:
+    tokens = await signed_in(client, mailbox, ADA)
+    body = '{"profile": {"n": 123456789012345678901234567890}}'
+
+    patched = await client.patch("/api/v1/users/me", content=body, headers={
+        "Authorization": f"Bearer {tokens['access_token']}", "Content-Type": "application/json"})
+
+    assert patched.status_code == 422 and error_code(patched) == "validation_error"
+    assert (await _me(client, tokens["access_token"]))["profile"] == {}
+
+
 async def test_a_username_taken_by_someone_else_is_a_conflict(client: httpx.AsyncClient, mailbox: Mailbox) -> None:
     grace = await signed_in(client, mailbox, "grace@example.com")
     await _patch(client, grace["access_token"], {"username": "grace"})

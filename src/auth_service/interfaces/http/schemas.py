@@ -180,7 +180,13 @@ class UpdateMeRequest(Request):
     @field_validator("profile")
     @classmethod
     def _small_profile(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value is not None and len(orjson.dumps(value)) > PROFILE_MAX_BYTES:
+        if value is None:
+            return value
+        try:
+            size = len(orjson.dumps(value))
+        except orjson.JSONEncodeError:  # an integer past 64 bits: not every JSON reader keeps it exact
+            raise ValueError("profile numbers must be integers of at most 64 bits or decimals") from None
+        if size > PROFILE_MAX_BYTES:
             raise ValueError("profile must be at most 16 KiB of JSON")
         return value
 
