@@ -3,6 +3,7 @@ Races are settled by conditional UPDATEs and upserts, which behave alike on SQLi
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
@@ -24,7 +25,7 @@ from auth_service.domain.audit import AuditRecord
 from auth_service.domain.companies import Company, company_name_key
 from auth_service.domain.lockout import FailureCounter
 from auth_service.domain.sessions import RefreshToken, Session
-from auth_service.domain.users import User
+from auth_service.domain.users import Role, Source, User, UserStatus
 from auth_service.infrastructure.db.tables import (
     AuditLogRow,
     CompanyRow,
@@ -56,6 +57,24 @@ _ROTATE_REFRESH_TOKEN = (update(_refresh_tokens)
                          .values(rotated_at=bindparam("now"), successor_hash=bindparam("successor"),
                                  successor_enc=bindparam("sealed")))
 _INSERT_AUDIT = insert(_audit_logs)
+# ... and of the login path.
+_users = cast(Table, UserRow.__table__)
+_failure_counters = cast(Table, FailureCounterRow.__table__)
+_GET_USER = select(_users).where(_users.c.id == bindparam("uid"))
+_GET_USER_BY_EMAIL = select(_users).where(_users.c.email == bindparam("email"))
+_RECORD_LOGIN = update(_users).where(_users.c.id == bindparam("uid")).values(last_login_at=bindparam("now"))
+_RECORD_LOGIN_REHASHED = _RECORD_LOGIN.values(password_hash=bindparam("password_hash"))
+_INSERT_SESSION = insert(_sessions)
+_GET_FAILURE_COUNTER = select(_failure_counters).where(_failure_counters.c.key == bindparam("key"))
+_CLEAR_FAILURE_COUNTER = delete(_failure_counters).where(_failure_counters.c.key == bindparam("key"))
+
+
+def user_from_row(row: Any) -> User:
+    """The User of a Core row (mapping) of the users table."""
+    values = dict(row)
+    values.update(role=Role(values["role"]), status=UserStatus(values["status"]), source=Source(values["source"]),
+                  profile=dict(values["profile"] or {}))
+    return User(**values)
 
 
 def _rowcount(result: Any) -> int:
@@ -84,13 +103,15 @@ class SqlUserRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
+    # Core reads, not ORM loads (about a millisecond of CPU each on the login path); `save` merges
+    # by primary key whether or not the row was loaded in this session.
     async def get(self, user_id: str) -> User | None:
-        row = await self._session.get(UserRow, user_id)
-        return row.to_entity() if row else None
+        row = (await self._session.execute(_GET_USER, {"uid": user_id})).mappings().first()
+        return user_from_row(row) if row is not None else None
 
     async def get_by_email(self, email: str) -> User | None:
-        row = await self._session.scalar(select(UserRow).where(UserRow.email == email))
-        return row.to_entity() if row else None
+        row = (await self._session.execute(_GET_USER_BY_EMAIL, {"email": email})).mappings().first()
+        return user_from_row(row) if row is not None else None
 
     async def get_by_keycloak_id(self, keycloak_id: str) -> User | None:
         row = await self._session.scalar(select(UserRow).where(UserRow.keycloak_id == keycloak_id))
@@ -114,10 +135,11 @@ class SqlUserRepository:
         await self._session.merge(UserRow.from_entity(user))
 
     async def record_login(self, user_id: str, now: datetime, password_hash: str | None) -> None:
-        values: dict[str, Any] = {"last_login_at": now}
-        if password_hash is not None:
-            values["password_hash"] = password_hash
-        await self._session.execute(update(UserRow).where(UserRow.id == user_id).values(**values))
+        if password_hash is None:
+            await self._session.execute(_RECORD_LOGIN, {"uid": user_id, "now": now})
+        else:
+            await self._session.execute(_RECORD_LOGIN_REHASHED,
+                                        {"uid": user_id, "now": now, "password_hash": password_hash})
 
     async def count_active_admins(self) -> int:
         # Lock first: two admins removing each other at once must not both see a second admin.
@@ -184,8 +206,8 @@ class SqlSessionRepository:
         self._session = session
 
     async def add(self, session: Session) -> None:
-        self._session.add(SessionRow.from_entity(session))
-        await self._session.flush()  # in call order: rows have no ORM relationships to sort by
+        await self._session.execute(_INSERT_SESSION, {field.name: getattr(session, field.name)
+                                                      for field in dataclasses.fields(session)})
 
     async def get(self, session_id: str) -> Session | None:
         # Core, not an ORM load: the refresh path reads a session per request (no identity map needed,
@@ -275,6 +297,9 @@ class SqlFailureCounterRepository:
         self._session = session
 
     async def get(self, key: str, *, for_update: bool = False) -> FailureCounter:
+        if not for_update:  # every login reads its counter: a Core read
+            found = (await self._session.execute(_GET_FAILURE_COUNTER, {"key": key})).mappings().first()
+            return FailureCounter(**found) if found is not None else FailureCounter(key=key)
         row = await _get_counter_row(self._session, FailureCounterRow, key, for_update)
         return row.to_entity() if row else FailureCounter(key=key)
 
@@ -284,7 +309,7 @@ class SqlFailureCounterRepository:
             "locked_until": counter.locked_until, "last_failure_at": counter.last_failure_at})
 
     async def clear(self, key: str) -> None:
-        await self._session.execute(delete(FailureCounterRow).where(FailureCounterRow.key == key))
+        await self._session.execute(_CLEAR_FAILURE_COUNTER, {"key": key})
 
 
 class SqlResendThrottleRepository:

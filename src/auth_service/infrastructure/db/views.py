@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from auth_service.application.pagination import Page, PageRequest
 from auth_service.application.ports import UserQuery
 from auth_service.application.views import CompanyView, UserView
-from auth_service.domain.users import Role, Source, User, UserStatus
+from auth_service.domain.users import UserStatus
+from auth_service.infrastructure.db.repositories import user_from_row
 from auth_service.infrastructure.db.tables import CompanyRow, UserRow
 
 _users = UserRow.__table__.c
@@ -32,10 +33,7 @@ _SORTS = {
 
 
 def _user_view(row: RowMapping, now: datetime) -> UserView:
-    values = dict(row)
-    values.update(role=Role(values["role"]), status=UserStatus(values["status"]), source=Source(values["source"]),
-                  profile=dict(values["profile"] or {}))
-    return UserView.of(User(**values), now)
+    return UserView.of(user_from_row(row), now)
 
 
 def _status_condition(status: str | None, now: datetime) -> ColumnElement[bool]:
