@@ -14,7 +14,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import structlog
-from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -178,6 +177,9 @@ class BodySizeLimitMiddleware:
         if declared is not None and declared > self.max_bytes:
             await _send_payload_too_large(scope, receive, send)
             return
+        if scope["method"] in _NO_BODY_READ:  # no route here reads the body of these: nothing to watch
+            await self.app(scope, receive, send)
+            return
         received = 0
         started = False
 
@@ -206,6 +208,7 @@ class BodySizeLimitMiddleware:
             await _send_payload_too_large(scope, receive, send)
 
 
+_NO_BODY_READ = frozenset({"GET", "HEAD"})
 _NOSNIFF = ((b"x-content-type-options", b"nosniff"),)
 _NO_STORE = (*_NOSNIFF, (b"cache-control", b"no-store"))
 
@@ -260,10 +263,11 @@ def _plain_route(scope: Scope) -> Route | None:
 
 
 def _content_length(scope: Scope) -> int | None:
-    value = Headers(scope=scope).get("content-length")
-    if value is None or not value.strip().isdigit():
-        return None
-    return int(value)
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            text = value.strip()
+            return int(text) if text.isdigit() else None
+    return None
 
 
 async def _send_payload_too_large(scope: Scope, receive: Receive, send: Send) -> None:
