@@ -22,6 +22,7 @@ from tests.doubles import FixedClock, Mailbox
 from tests.integration.http.flows import API, bearer, error_code, signed_in
 
 ME = f"{API}/users/me"
+FAST_PATHS = [f"{API}/auth/validate-token", ME]  # the metrics and rate-limit tests cover both
 COMMON_HEADERS = ("content-type", "content-length", "cache-control", "x-content-type-options")
 
 
@@ -151,26 +152,28 @@ async def test_requests_the_fast_path_leaves_alone_reach_the_route(client: httpx
     assert query.status_code == 200 and query.json()["id"] == tokens["user"]["id"]
 
 
+@pytest.mark.parametrize("path", FAST_PATHS)
 async def test_fast_path_requests_are_counted_under_the_route_template(client: httpx.AsyncClient,
-                                                                       mailbox: Mailbox) -> None:
+                                                                       mailbox: Mailbox, path: str) -> None:
     tokens = await signed_in(client, mailbox, "ada@example.com")
     for _ in range(3):
-        await client.get(ME, headers=bearer(tokens["access_token"]))
+        await client.get(path, headers=bearer(tokens["access_token"]))
 
     metrics = (await client.get("/metrics")).text
 
-    pattern = r'http_requests_total\{(?=[^}]*method="GET")(?=[^}]*route="/api/v1/users/me")' \
+    pattern = rf'http_requests_total\{{(?=[^}}]*method="GET")(?=[^}}]*route="{re.escape(path)}")' \
               r'(?=[^}]*status="200")[^}]*\} (\S+)'
     match = re.search(pattern, metrics)
     assert match is not None and float(match.group(1)) == 3
 
 
+@pytest.mark.parametrize("path", FAST_PATHS)
 @pytest.mark.parametrize("settings_overrides", [{"rate_limit_enabled": True, "rate_limit_default": "5/minute"}])
 async def test_the_fast_path_counts_against_the_default_rate_limit(client: httpx.AsyncClient,
-                                                                    mailbox: Mailbox) -> None:
+                                                                    mailbox: Mailbox, path: str) -> None:
     tokens = await signed_in(client, mailbox, "ada@example.com")  # register, verify, log in: 3 of 5
 
-    responses = [await client.get(ME, headers=bearer(tokens["access_token"])) for _ in range(3)]
+    responses = [await client.get(path, headers=bearer(tokens["access_token"])) for _ in range(3)]
 
     assert [r.status_code for r in responses] == [200, 200, 429]
     assert error_code(responses[-1]) == "rate_limited" and "retry-after" in responses[-1].headers
