@@ -3,8 +3,9 @@
 The SQLAlchemy Core read of SqlUserViews.get costs about 0.5 ms of client CPU (statement cache
 lookup, connection checkout events, result processing), more than routing and validating the
 request together. Here the same row comes through an asyncpg pool of its own, which prepares the
-statement once per connection; the row becomes a view through views.py's own conversion, so the
-status and is_active rules stay in one place. Lists keep SqlUserViews (see `list`).
+statement once per connection; the row becomes a User through the repositories' own conversion and
+a view through UserView.of, so the status and is_active rules stay in one place. Lists keep
+SqlUserViews (see `list`).
 """
 
 from __future__ import annotations
@@ -12,18 +13,18 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
-from sqlalchemy import RowMapping, bindparam, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.engine import make_url
 
 from auth_service.application.pagination import Page, PageRequest
 from auth_service.application.ports import UserQuery, UserViews
 from auth_service.application.views import UserView
+from auth_service.infrastructure.db.repositories import user_from_row
 from auth_service.infrastructure.db.tables import UserRow
-from auth_service.infrastructure.db.views import _user_view
 
 POOL_MIN_SIZE = 1
 POOL_MAX_SIZE = 8
@@ -95,7 +96,7 @@ class AsyncpgUserViews:
         # asyncpg hands jsonb over as text; SQLAlchemy's asyncpg dialect decodes it with json.loads.
         values["profile"] = json.loads(profile) if profile is not None else None
         # Timestamps: asyncpg returns timestamptz aware, in UTC, as UtcDateTime does.
-        return _user_view(cast(RowMapping, values), now)
+        return UserView.of(user_from_row(values), now)
 
     async def list(self, query: UserQuery, page: PageRequest, now: datetime) -> Page[UserView]:
         return await self._fallback.list(query, page, now)
