@@ -2,8 +2,8 @@
 
 The SQLAlchemy Core read of SqlUserViews.get costs about 0.5 ms of client CPU (statement cache
 lookup, connection checkout events, result processing), more than routing and validating the
-request together. Here the same row comes through an asyncpg pool of its own, which prepares the
-statement once per connection; the row becomes a User through the repositories' own conversion and
+request together. Here the same row comes through a few asyncpg connections of its own, each of which
+prepares the statement once; the row becomes a User through the repositories' own conversion and
 a view through UserView.of, so the status and is_active rules stay in one place. Lists keep
 SqlUserViews (see `list`).
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -26,8 +27,7 @@ from auth_service.application.views import UserView
 from auth_service.infrastructure.db.repositories import user_from_row
 from auth_service.infrastructure.db.tables import UserRow
 
-POOL_MIN_SIZE = 1
-POOL_MAX_SIZE = 8
+CONNECTIONS = 8  # per worker, besides the SQLAlchemy pool
 # The connect_args of engine.make_engine: the same connect timeout and statement limit.
 CONNECT_TIMEOUT = 5.0
 COMMAND_TIMEOUT = 30.0
@@ -42,12 +42,6 @@ _DIALECT: Any = PGDialect_asyncpg()  # type: ignore[no-untyped-call]
 _SELECT_USER = str(select(_users).where(_users.c.id == bindparam("id")).compile(dialect=_DIALECT))
 
 
-async def _nothing_to_reset(_connection: Any) -> None:
-    """This pool only runs one SELECT outside any transaction: no SET, LISTEN, advisory lock or
-    cursor to undo. asyncpg's default reset would send `RESET ALL; UNLISTEN *; ...` on every
-    release, a second round trip per read. (asyncpg still rolls back an open transaction itself.)"""
-
-
 def asyncpg_dsn(database_url: str) -> str:
     """The SQLAlchemy URL (`postgresql+asyncpg://...`) as a DSN asyncpg accepts (without the
     options of SQLAlchemy's dialect, which asyncpg would send to the server as settings)."""
@@ -55,40 +49,101 @@ def asyncpg_dsn(database_url: str) -> str:
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+class _Connections:
+    """Up to `size` asyncpg connections, each lent to one read at a time, last returned first lent.
+
+    What asyncpg's Pool adds around a read (acquire and release contexts, a shielded release, the
+    reset query, idle-lifetime bookkeeping) cost about a tenth of a `/users/me` read; here a read
+    takes a connection from a queue and puts it back. A connection is opened when a read first
+    needs it. After anything but a clean answer (a lost server, a timeout, a cancelled request
+    mid-query) it is terminated and the next read opens a fresh one: a connection whose state is
+    unknown is never lent again.
+    """
+
+    def __init__(self, connect: Callable[[], Awaitable[Any]], size: int) -> None:
+        self._connect = connect
+        self._idle: asyncio.LifoQueue[Any] = asyncio.LifoQueue()
+        for _ in range(size):
+            self._idle.put_nowait(None)  # a slot without a connection yet
+        self._closed = False
+
+    async def warm(self) -> None:
+        """Open one connection now: a database that cannot be reached fails the start, not a request."""
+        connection = await self._idle.get()
+        try:
+            if connection is None:
+                connection = await self._connect()
+        except BaseException:
+            self._idle.put_nowait(None)
+            raise
+        self._idle.put_nowait(connection)
+
+    async def fetchrow(self, query: str, *args: Any) -> Any:
+        if self._closed:
+            raise asyncpg.InterfaceError("the /users/me connections are closed")
+        connection = await self._idle.get()
+        try:
+            if connection is None or connection.is_closed():
+                connection = None
+                connection = await self._connect()
+            record = await connection.fetchrow(query, *args)
+        except BaseException:
+            if connection is not None:
+                connection.terminate()
+            self._idle.put_nowait(None)
+            raise
+        if self._closed:
+            connection.terminate()  # closed while this read ran: nothing will lend it again
+        else:
+            self._idle.put_nowait(connection)
+        return record
+
+    async def close(self) -> None:
+        """Close the idle connections; one lent out at this moment is terminated when its read ends."""
+        self._closed = True
+        while not self._idle.empty():
+            connection = self._idle.get_nowait()
+            if connection is None:
+                continue
+            try:
+                await asyncio.wait_for(connection.close(), CONNECT_TIMEOUT)
+            except Exception:  # a connection stuck on a dead server
+                connection.terminate()
+
+
 class AsyncpgUserViews:
     """UserViews for PostgreSQL whose `get` runs on asyncpg directly. `open()` before use (the
     container does it on start) and `close()` after."""
 
-    def __init__(self, database_url: str, fallback: UserViews, *, min_size: int = POOL_MIN_SIZE,
-                 max_size: int = POOL_MAX_SIZE) -> None:
+    def __init__(self, database_url: str, fallback: UserViews, *, size: int = CONNECTIONS) -> None:
         self._dsn = asyncpg_dsn(database_url)
         # `?prepared_statement_cache_size=0` (e.g. behind PgBouncer in transaction mode) holds here too.
         cache_size = make_url(database_url).query.get("prepared_statement_cache_size")
         self._statement_cache_size = int(cache_size) if isinstance(cache_size, str) else STATEMENT_CACHE_SIZE
         self._fallback = fallback
-        self._min_size, self._max_size = min_size, max_size
-        self._pool: Any = None
+        self._size = size
+        self._connections: _Connections | None = None
+
+    async def _connect(self) -> Any:
+        # Autocommit, like SqlUserViews' single-statement engine: one round trip per read.
+        return await asyncpg.connect(self._dsn, timeout=CONNECT_TIMEOUT, command_timeout=COMMAND_TIMEOUT,
+                                     statement_cache_size=self._statement_cache_size)
 
     async def open(self) -> None:
-        if self._pool is None:
-            # Autocommit, like SqlUserViews' single-statement engine: one round trip per read.
-            self._pool = await asyncpg.create_pool(self._dsn, min_size=self._min_size, max_size=self._max_size,
-                                                   timeout=CONNECT_TIMEOUT, command_timeout=COMMAND_TIMEOUT,
-                                                   statement_cache_size=self._statement_cache_size,
-                                                   reset=_nothing_to_reset)
+        if self._connections is None:
+            connections = _Connections(self._connect, self._size)
+            await connections.warm()
+            self._connections = connections
 
     async def close(self) -> None:
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            try:
-                await asyncio.wait_for(pool.close(), CONNECT_TIMEOUT)
-            except Exception:  # a connection stuck on a dead server: drop what is left
-                pool.terminate()
+        connections, self._connections = self._connections, None
+        if connections is not None:
+            await connections.close()
 
     async def get(self, user_id: str, now: datetime) -> UserView | None:
-        if self._pool is None:
+        if self._connections is None:
             raise RuntimeError("AsyncpgUserViews.open() was not called")
-        record = await self._pool.fetchrow(_SELECT_USER, user_id)
+        record = await self._connections.fetchrow(_SELECT_USER, user_id)
         if record is None:
             return None
         values = dict(record.items())
