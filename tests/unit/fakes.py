@@ -194,6 +194,9 @@ class FakeSessionRepository:
     async def get(self, session_id: str) -> Session | None:
         return _copy(self.rows.get(session_id))
 
+    async def get_many(self, session_ids: Sequence[str]) -> list[Session]:
+        return [_copy(self.rows[i]) for i in session_ids if i in self.rows]
+
     async def touch(self, session_id: str, now: datetime) -> None:
         if session_id in self.rows:
             self.rows[session_id].last_used_at = now

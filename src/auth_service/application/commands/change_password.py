@@ -63,7 +63,7 @@ class ChangePasswordHandler:
             await uow.users.set_password(user.id, password_hash, now)
             await self._identity.set_password(user, password)
             revoked = await uow.sessions.revoke_all(user.id, now, "password_changed", except_session_id=p.session_id)
-            ended = [s for s in [await uow.sessions.get(i) for i in revoked] if s is not None]
+            ended = await uow.sessions.get_many(revoked)
             await uow.outbox.add(security_alert_email(user.email, "Your password was changed."))
             await uow.audit.add(audit_record("auth.password_changed", cmd.ctx, now, actor_id=user.id,
                                              target_type="user", target_id=user.id, company_id=user.company_id,

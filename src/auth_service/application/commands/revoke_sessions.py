@@ -146,8 +146,7 @@ class SessionRevoker:
     @staticmethod
     async def _owner_and_sessions(uow: UnitOfWork, user_id: str,
                                   ids: list[str]) -> tuple[User | None, list[Session]]:
-        sessions = [s for s in [await uow.sessions.get(i) for i in ids] if s is not None]
-        return await uow.users.get(user_id), sessions
+        return await uow.users.get(user_id), await uow.sessions.get_many(ids)
 
     async def _end_at_provider(self, user: User | None, sessions: list[Session]) -> None:
         if user is not None and sessions:

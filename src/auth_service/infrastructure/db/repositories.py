@@ -215,6 +215,12 @@ class SqlSessionRepository:
         row = (await self._session.execute(_GET_SESSION, {"sid": session_id})).first()
         return Session(**row._mapping) if row is not None else None
 
+    async def get_many(self, session_ids: Sequence[str]) -> list[Session]:
+        if not session_ids:
+            return []
+        rows = await self._session.execute(select(_sessions).where(_sessions.c.id.in_(session_ids)))
+        return [Session(**row._mapping) for row in rows]
+
     async def touch(self, session_id: str, now: datetime) -> None:
         # A Core UPDATE: no ORM synchronisation of loaded objects to pay for.
         await self._session.execute(_TOUCH_SESSION, {"sid": session_id, "now": now})
