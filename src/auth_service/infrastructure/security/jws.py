@@ -8,7 +8,9 @@ JSON objects. Raises InvalidTokenError for anything else."""
 from __future__ import annotations
 
 import binascii
+import re
 from base64 import urlsafe_b64decode, urlsafe_b64encode
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -20,6 +22,8 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from auth_service.application.errors import InvalidTokenError
 
 _HASHES: dict[str, type[hashes.HashAlgorithm]] = {"256": hashes.SHA256, "384": hashes.SHA384, "512": hashes.SHA512}
+# Exactly three non-empty base64url segments: rejects JWE, JSON serialisation and unsigned tokens early.
+COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"})
 
 
@@ -71,3 +75,22 @@ def verify_signature(alg: str, key: Any, token: str, signature_segment: str) -> 
             raise InvalidTokenError()
     except (InvalidSignature, KeyError, ValueError):
         raise InvalidTokenError() from None
+
+
+def verified_claims(token: str, max_length: int,
+                    key_for: Callable[[dict[str, Any], str], tuple[str, Any]]) -> tuple[str, dict[str, Any]]:
+    """The key id and claims of `token`, once its signature is checked with `key_for(header, kid)`,
+    which answers (algorithm, key) or raises. What both bearer verifiers share: the shape, no
+    critical extension (RFC 7515 §4.1.11: we understand none), and the algorithm of the key, never
+    the token's choice (this defeats `alg: none` and HS256 signed with a public key as the secret)."""
+    if len(token) > max_length or not COMPACT_JWS.fullmatch(token):
+        raise InvalidTokenError()
+    header, _, payload_segment, signature_segment = split(token)
+    kid = header.get("kid")
+    if "crit" in header or not isinstance(kid, str):
+        raise InvalidTokenError()
+    alg, key = key_for(header, kid)
+    if header.get("alg") != alg:
+        raise InvalidTokenError()
+    verify_signature(alg, key, token, signature_segment)
+    return kid, json_object(payload_segment)

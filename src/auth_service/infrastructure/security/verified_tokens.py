@@ -4,7 +4,6 @@ tokens, so a token seen before costs a dict lookup, and the JWT plumbing around 
 from __future__ import annotations
 
 import hashlib
-import re
 import sys
 from abc import ABC, abstractmethod
 from collections import OrderedDict
@@ -15,8 +14,6 @@ from typing import Any
 from auth_service.domain.principal import Principal
 
 LEEWAY = 5.0  # seconds of clock skew tolerated between machines
-# Exactly three non-empty base64url segments: rejects JWE, JSON serialisation and unsigned tokens early.
-COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 
 
 @dataclass(frozen=True, slots=True)
