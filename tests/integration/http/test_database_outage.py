@@ -82,15 +82,24 @@ class PostgresOutage:
 
 
 class SqliteOutage:
+    # WAL mode: recent commits may still be in auth.db-wal. Moving the main file alone would leave
+    # them behind, and a connect during the outage that made a new file would discard them.
+    _FILES = ("", "-wal", "-shm")
+
     def __init__(self, container: Container) -> None:
         database = make_url(container.settings.database_url).database
         assert database is not None
         self._container, self._path = container, Path(database)
         self._aside = self._path.with_name("auth.db.aside")
 
+    def _pairs(self) -> list[tuple[Path, Path]]:
+        return [(Path(f"{self._path}{suffix}"), Path(f"{self._aside}{suffix}")) for suffix in self._FILES]
+
     async def begin(self) -> None:
         await self._container.engine.dispose()  # close pooled connections: they would keep the file open
-        os.rename(self._path, self._aside)
+        for path, aside in self._pairs():
+            with contextlib.suppress(FileNotFoundError):
+                os.rename(path, aside)
         # A background worker's connect may be running in an aiosqlite thread right now and create a
         # new, empty file at the path: remove it until the directory (which no connect can open) wins.
         for _ in range(100):
@@ -104,7 +113,12 @@ class SqliteOutage:
 
     async def end(self) -> None:
         self._path.rmdir()
-        os.rename(self._aside, self._path)
+        for path, aside in self._pairs():
+            if aside.exists():
+                os.rename(aside, path)
+            else:  # a journal left by a connect during the outage belongs to no database of ours
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
 
 
 @pytest.fixture
