@@ -59,3 +59,36 @@ def test_a_header_that_is_not_a_json_object_is_refused(segment: str) -> None:
 
     with pytest.raises(InvalidTokenError):
         jws.split(segment + token[token.index("."):])
+
+
+def _verify(token: str) -> dict[str, Any]:
+    return jws.verified_claims(token, 8192, lambda header, kid: ("RS256", RSA.public_key()))[1]
+
+
+@pytest.mark.parametrize("change", [
+    lambda t: t.replace(".", "+.", 1),                    # "+" and "/" are base64, not base64url
+    lambda t: t[: t.rindex(".")] + ".//" + t[t.rindex(".") + 3:],
+    lambda t: t + "=",                                     # no padding in a JWS
+    lambda t: t[: t.index(".") + 1] + t[t.index(".") + 1:].replace(".", ".."),  # four segments
+    lambda t: t[: t.rindex(".")],                          # two segments
+    lambda t: t[: t.rindex(".") + 1],                      # empty signature
+    lambda t: t.replace("e", "é", 1),                      # not ASCII
+])
+def test_what_is_not_a_compact_jws_in_base64url_is_refused(change: Any) -> None:
+    token = jwt.encode(CLAIMS, RSA, algorithm="RS256", headers={"kid": "k1"})
+    assert _verify(token) == CLAIMS
+
+    with pytest.raises(InvalidTokenError):
+        _verify(change(token))
+
+
+def test_a_header_seen_before_is_still_checked_against_the_key() -> None:
+    token = jwt.encode(CLAIMS, RSA, algorithm="RS256", headers={"kid": "k1"})
+    assert _verify(token) == CLAIMS  # its header is now remembered
+    other = jwt.encode(CLAIMS, KEYS["ES256"], algorithm="ES256", headers={"kid": "k1"})
+
+    with pytest.raises(InvalidTokenError):  # a remembered header does not skip the algorithm check
+        _verify(other)
+    another_rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
+    with pytest.raises(InvalidTokenError):  # nor the key's own check
+        jws.verified_claims(token, 8192, lambda header, kid: ("RS256", another_rsa_key))

@@ -18,7 +18,6 @@ from auth_service.infrastructure.security.verified_tokens import (
     LEEWAY,
     CachingVerifier,
     Verified,
-    compact_claims,
     is_number,
     number,
     string,
@@ -74,7 +73,6 @@ class JwtAccessTokens(CachingVerifier):
 
     def _verify(self, token: str, timestamp: float) -> Verified:
         kid, claims = jws.verified_claims(token, _MAX_TOKEN_LENGTH, self._key_for)
-        claims = compact_claims(claims)
         return Verified(self._principal(claims, timestamp), kid, number(claims.get("nbf"), float("-inf")),
                          number(claims["exp"]))
 
@@ -93,8 +91,10 @@ class JwtAccessTokens(CachingVerifier):
         audience = claims.get("aud")
         if not (audience == self._audience or (isinstance(audience, list) and self._audience in audience)):
             raise InvalidTokenError()
-        if any(not isinstance(claims.get(name), str) or not claims[name] for name in _REQUIRED_STRINGS):
-            raise InvalidTokenError()
+        for name in _REQUIRED_STRINGS:  # a loop, not any(): this runs for every new token
+            value = claims.get(name)
+            if not isinstance(value, str) or not value:
+                raise InvalidTokenError()
         if not is_number(claims.get("iat")) or not is_number(claims.get("exp")):
             raise InvalidTokenError()
         not_before = claims.get("nbf")

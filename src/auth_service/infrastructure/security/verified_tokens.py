@@ -4,12 +4,10 @@ tokens, so a token seen before costs a dict lookup, and the JWT plumbing around 
 from __future__ import annotations
 
 import hashlib
-import sys
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from auth_service.domain.principal import Principal
 
@@ -66,12 +64,6 @@ class CachingVerifier(ABC):
 
     def clear_cache(self) -> None:
         self._cache.clear()
-
-
-def compact_claims(claims: dict[str, Any]) -> dict[str, Any]:
-    """The claims with their names interned: every cached token has the same dozen names, which
-    json decoding would otherwise give each entry of the cache a copy of."""
-    return {sys.intern(name): value for name, value in claims.items()}
 
 
 def is_number(value: object) -> bool:
