@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import functools
 import logging
 import re
@@ -101,14 +102,17 @@ class AccessLog:
     cost (the chain through stdlib logging costs more than a cached bearer check); otherwise, or
     before logging is configured, it goes through structlog like any other line.
 
-    Access lines are not flushed one by one: a write system call per request cost as much as the
-    cached bearer check (more when stdout is a file). They go into stdout's buffer, which is flushed
-    `FLUSH_SECONDS` after the first unflushed line, when it fills, by any other log line (those flush
-    at once, in order), and at exit. A 5xx line is flushed at once. A killed process (SIGKILL) loses
-    at most the last `FLUSH_SECONDS` of access lines, never another line.
+    Access lines are not written one by one: a write system call per request cost as much as the
+    cached bearer check (more when stdout is a file). They wait in a buffer of their own, not in
+    stdout's, which PYTHONUNBUFFERED=1 (usual in containers, set in our Dockerfile) turns into a
+    write per line. The buffer is written and flushed `FLUSH_SECONDS` after the first line in it,
+    when it holds `MAX_PENDING` lines, before any other log line (so lines stay in order), and at
+    exit. A 5xx line is written at once. A killed process (SIGKILL) loses at most the last
+    `FLUSH_SECONDS` of access lines, never another line.
     """
 
     FLUSH_SECONDS = 0.2
+    MAX_PENDING = 256
 
     def __init__(self, logger_name: str = "auth_service.http", event: str = "http_request") -> None:
         self._name, self._event = logger_name, event
@@ -132,10 +136,11 @@ class AccessLog:
         line = _json_line(event_dict) + "\n"
         handler.acquire()
         try:
-            sys.stdout.write(line)
+            _pending.append(line)
+            full = len(_pending) >= self.MAX_PENDING
         finally:
             handler.release()
-        if level >= logging.ERROR:
+        if level >= logging.ERROR or full:
             self.flush()
         else:
             self._schedule_flush()
@@ -155,13 +160,8 @@ class AccessLog:
             self._flush_due.cancel()
             self._flush_due = None
         handler = _json_handler
-        if handler is None:
-            return
-        handler.acquire()
-        try:
-            sys.stdout.flush()
-        finally:
-            handler.release()
+        if handler is not None:
+            handler.write_pending()
 
 
 def redact_secrets(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
@@ -230,7 +230,36 @@ class _StructlogHandler(logging.StreamHandler):  # type: ignore[type-arg]
     def __init__(self) -> None:
         super().__init__(sys.stdout)
 
-    def emit(self, record: logging.LogRecord) -> None:
+    def emit(self, record: logging.LogRecord) -> None:  # called holding the handler's lock
         # pytest's capture and contextlib.redirect_stdout swap sys.stdout after start-up.
         self.stream = sys.stdout
+        if _pending:  # access lines logged before this line go before it
+            self.stream.write(_take_pending())
         super().emit(record)
+
+    def write_pending(self) -> None:
+        """Write and flush the access lines waiting in the buffer."""
+        self.acquire()
+        try:
+            if _pending:
+                sys.stdout.write(_take_pending())
+            sys.stdout.flush()
+        finally:
+            self.release()
+
+
+# Access lines rendered by AccessLog and not yet written; guarded by the JSON handler's lock.
+_pending: list[str] = []
+
+
+def _take_pending() -> str:
+    text = "".join(_pending)
+    _pending.clear()
+    return text
+
+
+@atexit.register
+def _write_pending_at_exit() -> None:
+    if _pending:
+        sys.stdout.write(_take_pending())
+        sys.stdout.flush()

@@ -6,6 +6,7 @@ import json
 import logging
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import structlog
@@ -100,6 +101,52 @@ async def test_a_5xx_line_and_any_other_log_line_are_flushed_at_once_in_order(
 
     access(logging.ERROR, **{**FIELDS, "status": 500})
     assert json.loads(stdout.written.splitlines()[-1])["status"] == 500
+
+
+class _UnbufferedStdout(io.TextIOWrapper):
+    """stdout under PYTHONUNBUFFERED=1 (our Dockerfile sets it): every write reaches the OS at once."""
+
+    def __init__(self) -> None:
+        self.raw_writes: list[bytes] = []
+        outer = self
+
+        class Raw(io.RawIOBase):
+            def writable(self) -> bool:
+                return True
+
+            def write(self, data: Any) -> int:
+                outer.raw_writes.append(bytes(data))
+                return len(data)
+
+        super().__init__(Raw(), encoding="utf-8", write_through=True)
+
+
+async def test_access_lines_are_batched_even_when_stdout_is_unbuffered(monkeypatch: pytest.MonkeyPatch) -> None:
+    configure_logging("info", "json")
+    stdout = _UnbufferedStdout()
+    monkeypatch.setattr(sys, "stdout", stdout)
+    access = AccessLog()
+
+    for status in (200, 201, 204):
+        access(logging.INFO, **{**FIELDS, "status": status})
+    assert stdout.raw_writes == []
+    await asyncio.sleep(AccessLog.FLUSH_SECONDS + 0.2)
+
+    assert len(stdout.raw_writes) == 1
+    assert [json.loads(line)["status"] for line in stdout.raw_writes[0].decode().splitlines()] == [200, 201, 204]
+
+
+async def test_a_full_buffer_is_written_without_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
+    configure_logging("info", "json")
+    stdout = _UnbufferedStdout()
+    monkeypatch.setattr(sys, "stdout", stdout)
+    access = AccessLog()
+
+    for _ in range(AccessLog.MAX_PENDING):
+        access(logging.INFO, **FIELDS)
+
+    assert len(stdout.raw_writes) == 1
+    assert len(stdout.raw_writes[0].decode().splitlines()) == AccessLog.MAX_PENDING
 
 
 def test_without_an_event_loop_every_line_is_flushed(monkeypatch: pytest.MonkeyPatch) -> None:
