@@ -132,11 +132,14 @@ class FakeUserRepository:
         assert user.id in self.rows, f"saving a user that was never added: {user.id}"
         self.rows[user.id] = _copy(user)
 
-    async def record_login(self, user_id: str, now: datetime, password_hash: str | None) -> None:
-        row = self.rows[user_id]
+    async def record_login(self, user_id: str, now: datetime, password_hash: str | None) -> User | None:
+        row = self.rows.get(user_id)
+        if row is None:
+            return None
         row.last_login_at = now
         if password_hash is not None:
             row.password_hash = password_hash
+        return _copy(row)
 
     async def set_password(self, user_id: str, password_hash: str | None, now: datetime) -> None:
         row = self.rows[user_id]

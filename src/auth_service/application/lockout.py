@@ -11,7 +11,7 @@ from auth_service.application.audit import audit_record
 from auth_service.application.errors import AccountLockedError
 from auth_service.application.ports import Clock, RequestContext, Secrets, UnitOfWork
 from auth_service.domain.audit import AuditRecord
-from auth_service.domain.lockout import LockoutPolicy
+from auth_service.domain.lockout import FailureCounter, LockoutPolicy
 
 
 class LockoutGuard:
@@ -21,12 +21,14 @@ class LockoutGuard:
     def key(self, email: str) -> str:
         return "lockout:" + self._secrets.digest(email, purpose="lockout")
 
-    async def ensure_not_locked(self, uow: UnitOfWork, email: str, now: datetime) -> None:
-        """Raise AccountLockedError during a lock; attempts then are neither checked nor counted."""
+    async def ensure_not_locked(self, uow: UnitOfWork, email: str, now: datetime) -> FailureCounter:
+        """Raise AccountLockedError during a lock; attempts then are neither checked nor counted.
+        Returns the counter as read, for `clear`."""
         counter = await uow.failure_counters.get(self.key(email))
         retry_after = counter.retry_after(now)
         if retry_after is not None:
             raise AccountLockedError(retry_after)
+        return counter
 
     async def record_failure(self, email: str, ctx: RequestContext, *, actor_id: str | None,
                              company_id: str | None = None, record: AuditRecord | None = None) -> None:
@@ -48,7 +50,12 @@ class LockoutGuard:
             await uow.failure_counters.save(counter)
             await uow.commit()
 
-    async def clear(self, uow: UnitOfWork, email: str) -> None:
+    async def clear(self, uow: UnitOfWork, email: str, seen: FailureCounter | None = None) -> None:
+        """Forget the failures. `seen`, the counter read earlier in the same request, spares the
+        write when it held none (most logins): a failure counted since then stays counted, as if
+        it had come just after this success."""
+        if seen is not None and seen.last_failure_at is None:
+            return
         await uow.failure_counters.clear(self.key(email))
 
     def identifier(self, email: str) -> str:

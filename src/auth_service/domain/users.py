@@ -137,9 +137,6 @@ class User:
         self.status = UserStatus.EXPIRED
         self.updated_at = now
 
-    def record_login(self, now: datetime) -> None:
-        self.last_login_at = now
-
     @property
     def is_active(self) -> bool:
         return self.status is UserStatus.ACTIVE

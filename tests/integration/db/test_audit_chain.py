@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import pytest
 from sqlalchemy import text
 
+from auth_service.application.audit import audit_record
+from auth_service.application.ports import RequestContext
 from auth_service.bootstrap import Container
 from tests.doubles import Mailbox
 from tests.integration.http.flows import signed_in
@@ -68,3 +71,30 @@ async def test_concurrent_linkers_never_fork_the_chain(
 
     assert [row["seq"] for row in rows] == list(range(1, len(rows) + 1))
     assert (await container.audit_chain.verify()).ok
+
+
+async def test_commits_close_together_are_linked_by_one_link(
+        container: Container, monkeypatch: pytest.MonkeyPatch) -> None:
+    chain = container.audit_chain
+    await chain.link_pending()
+    linked: list[int] = []
+    link_pending = chain.link_pending
+
+    async def counted() -> int:
+        linked.append(await link_pending())
+        return linked[-1]
+
+    monkeypatch.setattr(chain, "link_pending", counted)  # the running linker calls it through the instance
+    for n in range(3):  # each commit wakes the linker
+        async with container.uow() as uow:
+            await uow.audit.add(audit_record("user.updated", RequestContext(), container.clock.now(),
+                                             target_type="user", target_id=f"USR-{n}"))
+            await uow.commit()
+        await asyncio.sleep(chain.GATHER_SECONDS / 10)
+    for _ in range(100):
+        if sum(linked) == 3:
+            break
+        await asyncio.sleep(chain.GATHER_SECONDS)
+
+    assert linked == [3]
+    assert (await chain.verify()).ok

@@ -12,6 +12,7 @@ from auth_service.application.errors import (
 )
 from auth_service.application.lockout import LockoutGuard
 from auth_service.application.ports import RequestContext
+from auth_service.domain.lockout import FailureCounter
 from auth_service.domain.users import Role, UserStatus
 from tests.doubles import FixedClock
 from tests.unit.application.conftest import GivenUser
@@ -234,6 +235,23 @@ async def test_a_successful_login_clears_the_counter_and_the_doubling(log_in: Lo
     with pytest.raises(AccountLockedError) as locked:
         await log_in(LogIn("ada@example.com", PASSWORD))
     assert locked.value.retry_after == 60  # the base again, not twice it
+
+
+async def test_a_login_without_failures_writes_no_counter_and_one_counted_meanwhile_stays(
+        log_in: LogInHandler, given_user: GivenUser, uow: FakeUnitOfWork, hasher: FakeHasher,
+        lockout: LockoutGuard, clock: FixedClock) -> None:
+    given_user()
+    key = lockout.key("ada@example.com")
+
+    async def a_failure_elsewhere() -> None:  # another client's wrong password, committed meanwhile
+        uow.committed.failure_counters[key] = FailureCounter(key, failures=1, last_failure_at=clock.now())
+
+    hasher.while_verifying(a_failure_elsewhere)
+    await log_in(LogIn("ada@example.com", PASSWORD))
+
+    # The counter was empty when this login began: it is not written, so that failure stays
+    # counted, as if it had come just after this success.
+    assert uow.committed.failure_counters[key].failures == 1
 
 
 @pytest.mark.parametrize("status", [UserStatus.PENDING, UserStatus.EXPIRED])

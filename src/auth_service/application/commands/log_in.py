@@ -56,7 +56,7 @@ class LogInHandler:
         await self._limiter.hit("login", f"ip:{cmd.ctx.ip}" if cmd.ctx.ip else None)
         await self._limiter.hit("login", f"email:{email}")
         async with self._uow() as uow:
-            await self._lockout.ensure_not_locked(uow, email, self._clock.now())
+            counter = await self._lockout.ensure_not_locked(uow, email, self._clock.now())
             user = await uow.users.get_by_email(email)
             company = await uow.companies.get(user.company_id) if user and user.company_id else None
         check = await self._identity.check_password(user, email, password)
@@ -78,15 +78,14 @@ class LogInHandler:
 
         now = self._clock.now()
         async with self._uow() as uow:
-            # Read again: an admin may have disabled the account while the hash was checked.
-            current = await uow.users.get(user.id)
+            # Stamped and read again in one statement: an admin may have disabled the account while
+            # the hash was checked (then the stamp is rolled back with the rest).
+            current = await uow.users.record_login(user.id, now, check.new_hash)
             if current is None or not current.is_active:
                 await self._identity.abandon(check)
                 raise AccountDisabledError()
             user = current
-            await uow.users.record_login(user.id, now, check.new_hash)
-            user.record_login(now)
-            await self._lockout.clear(uow, email)
+            await self._lockout.clear(uow, email, seen=counter)
             tokens = await self._identity.start_session(uow, user, cmd.ctx, now, check)
             await uow.audit.add(audit_record(
                 "auth.login_succeeded", cmd.ctx, now, actor_id=user.id, target_type="session",

@@ -63,7 +63,8 @@ _failure_counters = cast(Table, FailureCounterRow.__table__)
 _GET_USER = select(_users).where(_users.c.id == bindparam("uid"))
 _GET_USER_BY_EMAIL = select(_users).where(_users.c.email == bindparam("email"))
 _RECORD_LOGIN = update(_users).where(_users.c.id == bindparam("uid")).values(last_login_at=bindparam("now"))
-_RECORD_LOGIN_REHASHED = _RECORD_LOGIN.values(password_hash=bindparam("password_hash"))
+_RECORD_LOGIN_REHASHED = _RECORD_LOGIN.values(password_hash=bindparam("password_hash")).returning(*_users.c)
+_RECORD_LOGIN = _RECORD_LOGIN.returning(*_users.c)
 _INSERT_SESSION = insert(_sessions)
 _GET_FAILURE_COUNTER = select(_failure_counters).where(_failure_counters.c.key == bindparam("key"))
 _CLEAR_FAILURE_COUNTER = delete(_failure_counters).where(_failure_counters.c.key == bindparam("key"))
@@ -134,12 +135,14 @@ class SqlUserRepository:
     async def save(self, user: User) -> None:
         await self._session.merge(UserRow.from_entity(user))
 
-    async def record_login(self, user_id: str, now: datetime, password_hash: str | None) -> None:
+    async def record_login(self, user_id: str, now: datetime, password_hash: str | None) -> User | None:
         if password_hash is None:
-            await self._session.execute(_RECORD_LOGIN, {"uid": user_id, "now": now})
+            result = await self._session.execute(_RECORD_LOGIN, {"uid": user_id, "now": now})
         else:
-            await self._session.execute(_RECORD_LOGIN_REHASHED,
-                                        {"uid": user_id, "now": now, "password_hash": password_hash})
+            result = await self._session.execute(_RECORD_LOGIN_REHASHED,
+                                                 {"uid": user_id, "now": now, "password_hash": password_hash})
+        row = result.mappings().first()
+        return user_from_row(row) if row is not None else None
 
     async def count_active_admins(self) -> int:
         # Lock first: two admins removing each other at once must not both see a second admin.
