@@ -63,7 +63,7 @@ class ChainReport:
 class AuditChain:
     # After a commit wakes the linker, it waits this long for the commits close behind: under load
     # one link (six round trips whatever its size) then serves many records, not one each.
-    GATHER_SECONDS = 0.05
+    GATHER_SECONDS = 0.2
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], secrets: Secrets, batch_size: int = 500) -> None:
         self._sessions, self._secrets, self._batch = sessions, secrets, batch_size
