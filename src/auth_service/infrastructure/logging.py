@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import functools
 import logging
 import re
@@ -261,5 +262,6 @@ def _take_pending() -> str:
 @atexit.register
 def _write_pending_at_exit() -> None:
     if _pending:
-        sys.stdout.write(_take_pending())
-        sys.stdout.flush()
+        with contextlib.suppress(OSError, ValueError):  # stdout already closed: nowhere to write
+            sys.stdout.write(_take_pending())
+            sys.stdout.flush()
