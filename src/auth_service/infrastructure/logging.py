@@ -160,9 +160,18 @@ class AccessLog:
         if self._flush_due is not None:
             self._flush_due.cancel()
             self._flush_due = None
-        handler = _json_handler
-        if handler is not None:
-            handler.write_pending()
+        write_pending_access_lines()
+
+
+def write_pending_access_lines() -> None:
+    """Write the access lines waiting in AccessLog's buffer now (AccessLog's timer does it within
+    `FLUSH_SECONDS`; at exit, and in tests about to read stdout, this does)."""
+    handler = _json_handler
+    if handler is not None:
+        handler.write_pending()
+    elif _pending:
+        sys.stdout.write(_take_pending())
+        sys.stdout.flush()
 
 
 def redact_secrets(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
@@ -261,7 +270,5 @@ def _take_pending() -> str:
 
 @atexit.register
 def _write_pending_at_exit() -> None:
-    if _pending:
-        with contextlib.suppress(OSError, ValueError):  # stdout already closed: nowhere to write
-            sys.stdout.write(_take_pending())
-            sys.stdout.flush()
+    with contextlib.suppress(OSError, ValueError):  # stdout already closed: nowhere to write
+        write_pending_access_lines()

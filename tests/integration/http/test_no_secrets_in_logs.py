@@ -15,7 +15,7 @@ import pytest
 import structlog
 
 from auth_service.bootstrap import Container
-from auth_service.infrastructure.logging import configure_logging
+from auth_service.infrastructure.logging import configure_logging, write_pending_access_lines
 from tests.doubles import Mailbox
 from tests.integration.conftest import TEST_SECRET_KEY
 from tests.integration.http.flows import (
@@ -45,6 +45,7 @@ def captured_log(request: pytest.FixtureRequest, capsys: pytest.CaptureFixture[s
     output: list[str] = []
 
     def read() -> str:
+        write_pending_access_lines()  # what the service's timer would write within 0.2 s
         captured = capsys.readouterr()
         output.append(captured.out + captured.err)
         return "".join(output)
