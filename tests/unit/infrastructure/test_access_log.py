@@ -75,12 +75,16 @@ class _Stdout(io.TextIOWrapper):
         return self.raw_bytes.getvalue().decode()
 
 
+def _json_access_log_to(stdout: io.TextIOWrapper, monkeypatch: pytest.MonkeyPatch) -> AccessLog:
+    configure_logging("info", "json")
+    monkeypatch.setattr(sys, "stdout", stdout)
+    return AccessLog()
+
+
 async def test_a_5xx_line_and_any_other_log_line_are_flushed_at_once_in_order(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    configure_logging("info", "json")
     stdout = _Stdout()
-    monkeypatch.setattr(sys, "stdout", stdout)
-    access = AccessLog()
+    access = _json_access_log_to(stdout, monkeypatch)
 
     access(logging.INFO, **FIELDS)
     structlog.stdlib.get_logger("auth_service.test").warning("something_else")
@@ -110,10 +114,8 @@ class _UnbufferedStdout(io.TextIOWrapper):
 
 async def test_access_lines_are_written_together_within_the_flush_interval_even_to_an_unbuffered_stdout(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    configure_logging("info", "json")
     stdout = _UnbufferedStdout()
-    monkeypatch.setattr(sys, "stdout", stdout)
-    access = AccessLog()
+    access = _json_access_log_to(stdout, monkeypatch)
 
     for status in (200, 201, 204):
         access(logging.INFO, **{**FIELDS, "status": status})
@@ -125,10 +127,8 @@ async def test_access_lines_are_written_together_within_the_flush_interval_even_
 
 
 async def test_a_full_buffer_is_written_without_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
-    configure_logging("info", "json")
     stdout = _UnbufferedStdout()
-    monkeypatch.setattr(sys, "stdout", stdout)
-    access = AccessLog()
+    access = _json_access_log_to(stdout, monkeypatch)
 
     for _ in range(AccessLog.MAX_PENDING):
         access(logging.INFO, **FIELDS)
@@ -138,11 +138,8 @@ async def test_a_full_buffer_is_written_without_waiting(monkeypatch: pytest.Monk
 
 
 def test_without_an_event_loop_every_line_is_flushed(monkeypatch: pytest.MonkeyPatch) -> None:
-    configure_logging("info", "json")
     stdout = _Stdout()
-    monkeypatch.setattr(sys, "stdout", stdout)
-
-    AccessLog()(logging.INFO, **FIELDS)
+    _json_access_log_to(stdout, monkeypatch)(logging.INFO, **FIELDS)
 
     assert json.loads(stdout.written)["status"] == 200
 

@@ -58,7 +58,7 @@ def json_object(segment: str) -> dict[str, Any]:
     return value
 
 
-def header(segment: str) -> dict[str, Any]:
+def _header(segment: str) -> dict[str, Any]:
     """The parsed header segment; the same few headers come on every token, so they are kept
     (read-only: callers share the dict)."""
     parsed = _headers.get(segment)
@@ -76,7 +76,7 @@ def split(token: str) -> tuple[dict[str, Any], str, str, str]:
     if len(segments) != 3 or not all(segments):
         raise InvalidTokenError()  # JWE, JSON serialisation, unsigned: three non-empty segments only
     header_segment, payload_segment, signature_segment = segments
-    return header(header_segment), header_segment, payload_segment, signature_segment
+    return _header(header_segment), header_segment, payload_segment, signature_segment
 
 
 def verify_signature(alg: str, key: Any, token: str, signature_segment: str) -> None:

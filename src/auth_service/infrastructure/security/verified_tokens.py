@@ -1,5 +1,6 @@
 """What the two bearer verifiers (our own JWTs, Keycloak's) share: a bounded cache of verified
-tokens, so a token seen before costs a dict lookup, and the JWT plumbing around PyJWT."""
+tokens, so a token seen before costs a dict lookup, and small claim helpers (the JWS check
+itself is jws.py)."""
 
 from __future__ import annotations
 
