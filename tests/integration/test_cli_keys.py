@@ -199,7 +199,8 @@ async def test_the_tokens_of_a_revoked_key_fail_even_if_they_were_validated_befo
         tmp_path: Path) -> None:
     tokens = await signed_in(client, mailbox, "ada@example.com")
     old_kid = kid_of(tokens["access_token"])
-    assert (await validate(client, tokens["access_token"])).status_code == 200  # now in the verified cache
+    for _ in range(2):  # the second sight puts it in the verified cache
+        assert (await validate(client, tokens["access_token"])).status_code == 200
     new_kid = await rotate(settings, clock, tmp_path, "--now")
 
     revoked = await run_cli(settings.database_url, tmp_path, "keys", "revoke", "--", old_kid)

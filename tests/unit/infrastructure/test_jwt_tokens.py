@@ -285,16 +285,33 @@ async def test_a_repeated_token_is_answered_from_the_cache(
     tokens: JwtAccessTokens, clock: FixedClock
 ) -> None:
     token = _issue(tokens, clock)
+    tokens.verify(token, now=clock.now())
+
+    second = tokens.verify(token, now=clock.now())
+    third = tokens.verify(token, now=clock.now() + timedelta(seconds=1))
+
+    assert third is second
+
+
+async def test_a_token_seen_once_is_not_cached_and_only_its_digest_is_remembered(
+    tokens: JwtAccessTokens, clock: FixedClock
+) -> None:
+    token = _issue(tokens, clock)
 
     first = tokens.verify(token, now=clock.now())
-    second = tokens.verify(token, now=clock.now() + timedelta(seconds=1))
 
-    assert second is first
+    assert len(tokens._cache) == 0
+    assert tokens._seen_once == {hashlib.sha256(token.encode()).digest()}
+    assert tokens.verify(token, now=clock.now()) is not first  # verified again, then kept
+    assert len(tokens._cache) == 1
+    assert tokens._seen_once == set()
 
 
 async def test_a_cached_token_still_expires(tokens: JwtAccessTokens, clock: FixedClock) -> None:
     token = _issue(tokens, clock, ttl=60)
     tokens.verify(token, now=clock.now())
+    tokens.verify(token, now=clock.now())  # the second sight caches it
+    assert len(tokens._cache) == 1
 
     with pytest.raises(TokenExpiredError):
         tokens.verify(token, now=clock.now() + timedelta(seconds=60))
@@ -308,9 +325,23 @@ async def test_the_cache_stays_within_its_bound(
 
     for token in issued:
         tokens.verify(token, now=clock.now())
+        tokens.verify(token, now=clock.now())
 
     assert list(tokens._cache) == [hashlib.sha256(token.encode()).digest() for token in issued[1:]]
     assert tokens.verify(issued[0], now=clock.now()).session_id  # evicted, verified again
+
+
+async def test_the_tokens_seen_once_stay_within_the_cache_bound(
+    make_tokens: Callable[..., Awaitable[JwtAccessTokens]], clock: FixedClock
+) -> None:
+    tokens = await make_tokens("EdDSA", cache_size=2)
+    issued = [_issue(tokens, clock) for _ in range(5)]
+
+    for token in issued:
+        tokens.verify(token, now=clock.now())
+
+    assert len(tokens._seen_once) <= 2
+    assert len(tokens._cache) == 0
 
 
 # -- rotation and revocation ----------------------------------------------------------------------
@@ -350,6 +381,8 @@ async def test_tokens_of_a_revoked_key_fail_at_once_even_when_cached(
 ) -> None:
     token = _issue(tokens, clock)
     tokens.verify(token, now=clock.now())
+    tokens.verify(token, now=clock.now())  # the second sight caches it
+    assert len(tokens._cache) == 1
     clock.advance(1)
     await key_store.rotate(uow_factory, clock, "RS256", secret_box, 300, now_flag=True)
 
