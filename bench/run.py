@@ -158,6 +158,8 @@ def main() -> int:
                      lambda r: [str(per_user), nthreads]),
             Scenario("login", "POST /auth/login", "service", "/api/v1/auth/login", "login.lua",
                      lambda r: [str(emails), nthreads, harness.PASSWORD]),
+            Scenario("login_floor", "floor: hash + sign login, no database", "bare", "/login-floor", "login.lua",
+                     lambda r: [str(emails), nthreads, harness.PASSWORD]),
             Scenario("refresh", "POST /auth/refresh", "service", "/api/v1/auth/refresh", "refresh.lua",
                      lambda r: [str(chains[r + 1]), nthreads]),
             Scenario("introspect", "POST /auth/introspect", "service", "/api/v1/auth/introspect", "introspect.lua",
@@ -165,6 +167,8 @@ def main() -> int:
         ]
         if options.only:
             wanted = set(options.only.split(",")) | {"bare"}
+            if "login" in wanted:
+                wanted.add("login_floor")
             scenarios = [s for s in scenarios if s.key in wanted]
 
         service_port, bare_port = harness.free_port(), harness.free_port()
@@ -313,14 +317,15 @@ def _table(report: dict[str, Any]) -> str:
         f"| {'endpoint':42} | {'req/s':>9} | {'p50 ms':>8} | {'p99 ms':>8} | {'ratio':>18} | non-2xx |",
         f"|{'-' * 44}|{'-' * 11}:|{'-' * 9}:|{'-' * 9}:|{'-' * 19}:|{'-' * 8}:|",
     ]
-    order = ["bare", "argon2", "validate_same", "validate_distinct", "me", "login", "refresh", "introspect"]
+    order = ["bare", "argon2", "validate_same", "validate_distinct", "me", "login", "login_floor", "refresh",
+             "introspect"]
     for key in order:
         if key not in figures:
             continue
         figure = figures[key]
         if key in ("bare", "argon2"):
             ratio = "floor"
-        elif key == "login" and "argon2" in figures:
+        elif key in ("login", "login_floor") and "argon2" in figures:
             ratio = f"{figure['rps'] / figures['argon2']['rps']:.2f} x argon2"
         else:
             ratio = f"{figure['rps'] / figures['bare']['rps']:.2f} x bare"
