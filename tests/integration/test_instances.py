@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import datetime as dt
 import json
 import os
 import secrets
@@ -27,7 +28,12 @@ from typing import Any
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 
+from auth_service.infrastructure.clock import SystemClock
+from auth_service.infrastructure.metrics import PrometheusMetrics
+from auth_service.infrastructure.redis_bus import CHANNEL, RedisRevocationBus
+from auth_service.infrastructure.revocations import InMemoryRevocationList
 from tests.integration.conftest import TEST_SECRET_KEY, _empty_postgres, _require
 from tests.integration.http.flows import API, PASSWORD, bearer
 
@@ -353,6 +359,31 @@ def test_redis_outage_and_recovery(database: str, cluster_factory: Callable[[dic
     assert 500 not in a.statuses + b.statuses
     for instance in (a, b):
         assert "Traceback" not in instance.output(), instance.output()
+
+
+def test_a_revocation_published_right_after_redis_restarts_is_delivered(own_redis: RedisServer) -> None:
+    """A restart leaves every pooled connection dead: the publish must not fail on one of them."""
+    async def scenario() -> dict[str, Any] | None:
+        revocations = InMemoryRevocationList(SystemClock(), dt.timedelta(minutes=16))
+        bus = RedisRevocationBus(own_redis.url, revocations, lambda: None, PrometheusMetrics())  # type: ignore[arg-type, return-value]
+        now = dt.datetime.now(dt.UTC)
+        await bus.publish(["SES-before"], now)  # leaves a connection in the pool
+        own_redis.stop()
+        own_redis.start()
+        listener = Redis.from_url(own_redis.url)
+        try:
+            async with listener.pubsub() as pubsub:
+                await pubsub.subscribe(CHANNEL)
+                await pubsub.get_message(timeout=1.0)  # the subscription's confirmation
+                await bus.publish(["SES-after"], now)
+                return await pubsub.get_message(ignore_subscribe_messages=True, timeout=2.0)
+        finally:
+            await listener.aclose()
+            await bus.close()
+
+    message = asyncio.run(scenario())
+
+    assert message is not None and json.loads(message["data"])["sids"] == ["SES-after"]
 
 
 def test_sigterm_lets_a_slow_request_finish(database: str, cluster_factory: Callable[[dict[str, str]], Cluster],

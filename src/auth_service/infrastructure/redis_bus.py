@@ -12,6 +12,8 @@ from datetime import datetime
 
 import structlog
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from auth_service.application.ports import UnitOfWork
 from auth_service.infrastructure.metrics import PrometheusMetrics
@@ -26,8 +28,11 @@ RECONNECT_DELAY = 1.0
 class RedisRevocationBus:
     def __init__(self, redis_url: str, revocations: InMemoryRevocationList, uow: Callable[[], UnitOfWork],
                  metrics: PrometheusMetrics) -> None:
+        # One retry on a new connection: after Redis restarts, every pooled connection is dead, and
+        # without it the first publish on each would fail (that revocation would then reach the
+        # other instances only by their database poll). A message sent twice is harmless.
         self._redis: Redis = Redis.from_url(redis_url, socket_timeout=1.0, socket_connect_timeout=1.0,
-                                            health_check_interval=5)
+                                            health_check_interval=5, retry=Retry(NoBackoff(), 1))
         self._revocations, self._uow, self._metrics = revocations, uow, metrics
         self._subscribed = False
 
