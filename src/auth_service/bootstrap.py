@@ -56,7 +56,7 @@ from auth_service.infrastructure.background import Stopping
 from auth_service.infrastructure.clock import SystemClock
 from auth_service.infrastructure.db.audit_chain import AuditChain
 from auth_service.infrastructure.db.audit_views import SqlAuditViews
-from auth_service.infrastructure.db.engine import make_engine, make_sessionmaker
+from auth_service.infrastructure.db.engine import make_engine, make_sessionmaker, reads_engine
 from auth_service.infrastructure.db.errors import DEPENDENCY_ERRORS, is_unavailable
 from auth_service.infrastructure.db.fast_reads import AsyncpgUserViews
 from auth_service.infrastructure.db.migrate import upgrade_to_head
@@ -166,6 +166,12 @@ class Container:
             return SqlUnitOfWork(self.sessionmaker, self.box, self.clock, hooks)
 
         self.uow: Callable[[], UnitOfWork] = unit_of_work
+        reads_sessionmaker = make_sessionmaker(reads_engine(self.engine))
+
+        def reads() -> UnitOfWork:
+            return SqlUnitOfWork(reads_sessionmaker, self.box, self.clock, read_only=True)
+
+        self.reads: Callable[[], UnitOfWork] = reads
 
         uow, clock = self.uow, self.clock
         lockout = LockoutGuard(uow, self.secrets, clock, config.lockout)
@@ -187,7 +193,7 @@ class Container:
                                                  self.rate_limiter)
         self.verify_email = VerifyEmailHandler(uow, self.secrets, clock, config, self.identity)
         self.resend_verification = ResendVerificationHandler(uow, self.secrets, clock, config)
-        self.log_in = LogInHandler(uow, self.identity, lockout, clock, self.metrics, self.secrets,
+        self.log_in = LogInHandler(uow, self.reads, self.identity, lockout, clock, self.metrics, self.secrets,
                                    self.rate_limiter)
         self.sessions = SessionRevoker(uow, minter, self.access_tokens, self.revocations, clock, self.identity)
         self.forgot_password = ForgotPasswordHandler(uow, self.secrets, clock, config, self.rate_limiter)

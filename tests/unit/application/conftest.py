@@ -118,7 +118,7 @@ def minter(access_tokens: FakeAccessTokens, secrets: FakeSecrets, config: AuthCo
 @pytest.fixture
 def log_in(uow_factory: Callable[[], FakeUnitOfWork], identity: FakeIdentityProvider, lockout: LockoutGuard,
            clock: FixedClock, metrics: FakeMetrics, secrets: FakeSecrets) -> LogInHandler:
-    return LogInHandler(uow_factory, identity, lockout, clock, metrics, secrets, FakeRateLimiter())
+    return LogInHandler(uow_factory, uow_factory, identity, lockout, clock, metrics, secrets, FakeRateLimiter())
 
 
 @pytest.fixture

@@ -43,11 +43,13 @@ class LogIn:
 class LogInHandler:
     """Check the password (here or at the identity provider), then the account, then open a session.
     Raises AccountLockedError, InvalidCredentialsError, EmailNotVerifiedError, AccountDisabledError,
-    MfaRequiredError."""
+    MfaRequiredError. `reads` makes units of work that only read (the first step; on PostgreSQL
+    they run without BEGIN and ROLLBACK)."""
 
-    def __init__(self, uow: Callable[[], UnitOfWork], identity: IdentityProvider, lockout: LockoutGuard,
-                 clock: Clock, metrics: Metrics, secrets: Secrets, limiter: RateLimiter) -> None:
-        self._uow, self._identity, self._lockout, self._limiter = uow, identity, lockout, limiter
+    def __init__(self, uow: Callable[[], UnitOfWork], reads: Callable[[], UnitOfWork], identity: IdentityProvider,
+                 lockout: LockoutGuard, clock: Clock, metrics: Metrics, secrets: Secrets,
+                 limiter: RateLimiter) -> None:
+        self._uow, self._reads, self._identity, self._lockout, self._limiter = uow, reads, identity, lockout, limiter
         self._clock, self._metrics, self._secrets = clock, metrics, secrets
 
     async def __call__(self, cmd: LogIn) -> IssuedTokens | ChallengeIssued:
@@ -55,7 +57,7 @@ class LogInHandler:
         # RATE_LIMIT_LOGIN per IP and per email (SPEC §7): two counters, one limit.
         await self._limiter.hit("login", f"ip:{cmd.ctx.ip}" if cmd.ctx.ip else None)
         await self._limiter.hit("login", f"email:{email}")
-        async with self._uow() as uow:
+        async with self._reads() as uow:
             counter = await self._lockout.ensure_not_locked(uow, email, self._clock.now())
             user = await uow.users.get_by_email(email)
             company = await uow.companies.get(user.company_id) if user and user.company_id else None

@@ -42,6 +42,16 @@ def make_engine(database_url: str, *, pool_size: int = POOL_SIZE) -> AsyncEngine
     )
 
 
+def reads_engine(engine: AsyncEngine) -> AsyncEngine:
+    """The engine for reads: on PostgreSQL without BEGIN and ROLLBACK around them, two round trips
+    fewer. Under READ COMMITTED each statement sees the data committed when it starts, inside a
+    transaction or not, so reads lose nothing. SQLite keeps its transactions: there every
+    transaction begins IMMEDIATE, which AUTOCOMMIT would not skip."""
+    if engine.dialect.name == "postgresql":
+        return engine.execution_options(isolation_level="AUTOCOMMIT")
+    return engine
+
+
 def _configure_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -76,10 +76,14 @@ class CommitHooks:
 
 
 class SqlUnitOfWork:
+    """`read_only`: for reads only, with a sessionmaker of `engine.reads_engine` (on PostgreSQL
+    without BEGIN and ROLLBACK); commit() is refused."""
+
     def __init__(self, sessions: async_sessionmaker[AsyncSession], box: SecretBox, clock: Clock,
-                 hooks: CommitHooks | None = None) -> None:
+                 hooks: CommitHooks | None = None, *, read_only: bool = False) -> None:
         self._sessions, self._box, self._clock = sessions, box, clock
         self._hooks = hooks or CommitHooks()
+        self._read_only = read_only
 
     async def __aenter__(self) -> Self:
         self._session = session = self._sessions()
@@ -110,6 +114,8 @@ class SqlUnitOfWork:
             raise ServiceUnavailableError() from exc
 
     async def commit(self) -> None:
+        if self._read_only:
+            raise RuntimeError("a read-only unit of work cannot commit")
         try:
             await self._session.commit()
         except IntegrityError as exc:

@@ -12,6 +12,7 @@ from auth_service.application.pagination import Page, PageRequest
 from auth_service.application.ports import UserQuery
 from auth_service.application.views import CompanyView, UserView
 from auth_service.domain.users import UserStatus
+from auth_service.infrastructure.db.engine import reads_engine
 from auth_service.infrastructure.db.repositories import user_from_row
 from auth_service.infrastructure.db.tables import CompanyRow, UserRow
 
@@ -48,19 +49,10 @@ def _status_condition(status: str | None, now: datetime) -> ColumnElement[bool]:
     return _users.status == status
 
 
-def single_statement_reads(engine: AsyncEngine) -> AsyncEngine:
-    """The engine for reads of one statement: on PostgreSQL without BEGIN and ROLLBACK around it
-    (one round trip instead of three; a single statement is atomic anyway). SQLite keeps its
-    transactions: there every transaction begins IMMEDIATE, which AUTOCOMMIT would not skip."""
-    if engine.dialect.name == "postgresql":
-        return engine.execution_options(isolation_level="AUTOCOMMIT")
-    return engine
-
-
 class SqlUserViews:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-        self._single = single_statement_reads(engine)
+        self._single = reads_engine(engine)
 
     async def get(self, user_id: str, now: datetime) -> UserView | None:
         async with self._single.connect() as connection:
