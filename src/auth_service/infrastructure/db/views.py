@@ -52,10 +52,10 @@ def _status_condition(status: str | None, now: datetime) -> ColumnElement[bool]:
 class SqlUserViews:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-        self._single = reads_engine(engine)
+        self._reads = reads_engine(engine)
 
     async def get(self, user_id: str, now: datetime) -> UserView | None:
-        async with self._single.connect() as connection:
+        async with self._reads.connect() as connection:
             row = (await connection.execute(select(UserRow.__table__).where(_users.id == user_id))).mappings().first()
         return _user_view(row, now) if row is not None else None
 
