@@ -85,16 +85,19 @@ async def test_commits_close_together_are_linked_by_one_link(
         return linked[-1]
 
     monkeypatch.setattr(chain, "link_pending", counted)  # the running linker calls it through the instance
+    # A gathering delay far longer than three commits take on a loaded CI machine (at 0.2 s a slow
+    # commit once split them 2 + 1); the behaviour is the same at any delay.
+    monkeypatch.setattr(chain, "GATHER_SECONDS", 2.0)
     for n in range(3):  # each commit wakes the linker
         async with container.uow() as uow:
             await uow.audit.add(audit_record("user.updated", RequestContext(), container.clock.now(),
                                              target_type="user", target_id=f"USR-{n}"))
             await uow.commit()
-        await asyncio.sleep(chain.GATHER_SECONDS / 10)
+        await asyncio.sleep(0.02)
     for _ in range(100):
         if sum(linked) == 3:
             break
-        await asyncio.sleep(chain.GATHER_SECONDS)
+        await asyncio.sleep(0.2)
 
-    assert linked == [3]
+    assert [n for n in linked if n] == [3]  # a periodic round may have found nothing to link
     assert (await chain.verify()).ok
