@@ -31,6 +31,8 @@ from auth_service.application.ports import (
     CompanyRepository,
     EmailMessage,
     FailureCounterRepository,
+    LoginRepository,
+    NewSession,
     OneTimeToken,
     OneTimeTokenRepository,
     Outbox,
@@ -131,15 +133,6 @@ class FakeUserRepository:
     async def save(self, user: User) -> None:
         assert user.id in self.rows, f"saving a user that was never added: {user.id}"
         self.rows[user.id] = _copy(user)
-
-    async def record_login(self, user_id: str, now: datetime, password_hash: str | None) -> User | None:
-        row = self.rows.get(user_id)
-        if row is None:
-            return None
-        row.last_login_at = now
-        if password_hash is not None:
-            row.password_hash = password_hash
-        return _copy(row)
 
     async def set_password(self, user_id: str, password_hash: str | None, now: datetime) -> None:
         row = self.rows[user_id]
@@ -315,6 +308,27 @@ class FakeAuditLog:
         self.records.append(record)
 
 
+class FakeLoginRepository:
+    def __init__(self, state: FakeState) -> None:
+        self._state = state
+
+    async def record(self, user_id: str, now: datetime, *, password_hash: str | None, opened: NewSession,
+                     audit: AuditRecord, clear_failures: str | None) -> User | None:
+        row = self._state.users.get(user_id)
+        if row is None or not row.is_active:
+            return None
+        row.last_login_at = now
+        if password_hash is not None:
+            row.password_hash = password_hash
+        self._state.sessions[opened.session.id] = _copy(opened.session)
+        if opened.refresh_token is not None:
+            self._state.refresh_tokens[opened.refresh_token.token_hash] = _copy(opened.refresh_token)
+        self._state.audit.append(dataclasses.replace(audit, company_id=row.company_id))
+        if clear_failures is not None:
+            self._state.failure_counters.pop(clear_failures, None)
+        return _copy(row)
+
+
 class FakeOutbox:
     def __init__(self, messages: list[EmailMessage]) -> None:
         self.messages = messages
@@ -376,6 +390,7 @@ class FakeUnitOfWork:
     resend_throttles: ResendThrottleRepository
     one_time_tokens: OneTimeTokenRepository
     audit: AuditRepository
+    logins: LoginRepository
     outbox: Outbox
     keys: SigningKeyRepository
 
@@ -423,6 +438,7 @@ class FakeUnitOfWork:
         self.resend_throttles = FakeResendThrottleRepository(state.resend_throttles)
         self.one_time_tokens = FakeOneTimeTokenRepository(state.one_time_tokens)
         self.audit = FakeAuditLog(state.audit)
+        self.logins = FakeLoginRepository(state)
         self.outbox = FakeOutbox(state.outbox)
         self.keys = FakeSigningKeyRepository(state.keys)
 

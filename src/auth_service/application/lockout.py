@@ -50,13 +50,15 @@ class LockoutGuard:
             await uow.failure_counters.save(counter)
             await uow.commit()
 
-    async def clear(self, uow: UnitOfWork, email: str, seen: FailureCounter | None = None) -> None:
-        """Forget the failures. `seen`, the counter read earlier in the same request, spares the
-        write when it held none (most logins): a failure counted since then stays counted, as if
-        it had come just after this success."""
-        if seen is not None and seen.last_failure_at is None:
-            return
+    async def clear(self, uow: UnitOfWork, email: str) -> None:
+        """Forget the failures."""
         await uow.failure_counters.clear(self.key(email))
+
+    def to_clear(self, email: str, seen: FailureCounter) -> str | None:
+        """The counter a successful login forgets, or None when `seen`, the counter as read earlier in
+        the same request, held no failures (most logins: nothing to write). A failure counted since
+        then stays counted, as if it had come just after this success."""
+        return None if seen.last_failure_at is None else self.key(email)
 
     def identifier(self, email: str) -> str:
         """A keyed hash of what was typed, for audit details: never the text itself."""

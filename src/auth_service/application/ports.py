@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, Self
@@ -106,6 +106,17 @@ class IssuedTokens:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class NewSession:
+    """A session about to open: the rows `LoginRepository.record` writes, then `issue`, the tokens
+    for the account as recorded. `check` is what to abandon at the provider if it does not open."""
+
+    session: Session
+    refresh_token: RefreshToken | None  # None: the provider keeps the refresh tokens (Keycloak)
+    issue: Callable[[User], IssuedTokens] = field(repr=False)
+    check: PasswordCheck = field(repr=False)
+
+
 # -- infrastructure services ----------------------------------------------------------------------
 class Clock(Protocol):
     def now(self) -> datetime: ...
@@ -194,11 +205,6 @@ class UserRepository(Protocol):
     async def any_admin(self) -> bool: ...
     async def add(self, user: User) -> None: ...
     async def save(self, user: User) -> None: ...
-    async def record_login(self, user_id: str, now: datetime, password_hash: str | None) -> User | None:
-        """Targeted update, so a concurrent admin change of the row is never overwritten; returns
-        the account as it is after the update (None when it is gone), read in the same statement."""
-        ...
-
     async def set_password(self, user_id: str, password_hash: str | None, now: datetime) -> None: ...
     async def count_active_admins(self) -> int:
         """Locks the admin set for the transaction, so two admins cannot both remove the last one."""
@@ -257,6 +263,18 @@ class OneTimeTokenRepository(Protocol):
 
 class AuditRepository(Protocol):
     async def add(self, record: AuditRecord) -> None: ...
+
+
+class LoginRepository(Protocol):
+    async def record(self, user_id: str, now: datetime, *, password_hash: str | None, opened: NewSession,
+                     audit: AuditRecord, clear_failures: str | None) -> User | None:
+        """A successful login, all or nothing: if the account is still active, stamp its last login
+        (and store `password_hash`, the password hashed again, when given) with a targeted update
+        that never overwrites a concurrent admin change, then write the session, its refresh token
+        and `audit` (with the stamped account's company) and delete the failure counter
+        `clear_failures`. Returns the account as stamped, read in the same statement, or None with
+        nothing written (the account is gone or no longer active). On PostgreSQL one statement."""
+        ...
 
 
 class Outbox(Protocol):
@@ -321,6 +339,7 @@ class UnitOfWork(Protocol):
     resend_throttles: ResendThrottleRepository
     one_time_tokens: OneTimeTokenRepository
     audit: AuditRepository
+    logins: LoginRepository
     outbox: Outbox
     keys: SigningKeyRepository
 
@@ -350,7 +369,7 @@ class PasswordCheck:
     matches: bool
     set_up: bool = True  # False: the provider holds the account back until its email is verified
     new_hash: str | None = None  # local mode: the password hashed again under the current parameters
-    grant: Any = field(default=None, repr=False)  # the provider's tokens, for start_session or abandon
+    grant: Any = field(default=None, repr=False)  # the provider's tokens, for open_session or abandon
     account: ProviderAccount | None = None  # the provider's user, when this database may not know it yet
 
 
@@ -394,8 +413,10 @@ class IdentityProvider(Protocol):
         """End what a successful check opened at the provider, when the login is refused after all."""
         ...
 
-    async def start_session(self, uow: UnitOfWork, user: User, ctx: RequestContext, now: datetime,
-                            check: PasswordCheck) -> IssuedTokens: ...
+    async def open_session(self, user: User, ctx: RequestContext, now: datetime,
+                           check: PasswordCheck) -> NewSession:
+        """The session a successful `check` opens, for `LoginRepository.record` to write."""
+        ...
 
     async def end_sessions(self, user: User, sessions: Sequence[Session] | None) -> None:
         """After sessions were revoked here: end them at the provider too (None: all of the user's)."""

@@ -7,12 +7,11 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 
 from auth_service.application.ports import (
-    IssuedTokens,
+    NewSession,
     PasswordCheck,
     PasswordHasher,
     ProviderAccount,
     RequestContext,
-    UnitOfWork,
 )
 from auth_service.application.token_pairs import TokenMinter
 from auth_service.domain.sessions import Session
@@ -62,9 +61,9 @@ class LocalIdentityProvider:
     async def abandon(self, check: PasswordCheck) -> None:
         return None
 
-    async def start_session(self, uow: UnitOfWork, user: User, ctx: RequestContext, now: datetime,
-                            check: PasswordCheck) -> IssuedTokens:
-        return await self._minter.start_session(uow, user, ctx, now)
+    async def open_session(self, user: User, ctx: RequestContext, now: datetime,
+                           check: PasswordCheck) -> NewSession:
+        return self._minter.new_session(user.id, ctx, now, check)
 
     async def end_sessions(self, user: User, sessions: Sequence[Session] | None) -> None:
         return None  # revoked in the database and the revocation list: nothing else holds them

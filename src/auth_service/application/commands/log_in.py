@@ -79,23 +79,21 @@ class LogInHandler:
             return await self._challenge(user, check.new_hash, cmd)
 
         now = self._clock.now()
+        opening = await self._identity.open_session(user, cmd.ctx, now, check)
+        record = audit_record("auth.login_succeeded", cmd.ctx, now, actor_id=user.id, target_type="session",
+                              target_id=opening.session.id, company_id=user.company_id,
+                              method="password_grant" if cmd.password_grant else "password")
         async with self._uow() as uow:
-            # Stamped and read again in one statement: an admin may have disabled the account while
-            # the hash was checked (then the stamp is rolled back with the rest).
-            current = await uow.users.record_login(user.id, now, check.new_hash)
-            if current is None or not current.is_active:
-                await self._identity.abandon(check)
+            # Only while the account is still active: an admin may have disabled it while the hash
+            # was checked. Then nothing is written.
+            current = await uow.logins.record(user.id, now, password_hash=check.new_hash, opened=opening,
+                                              audit=record, clear_failures=self._lockout.to_clear(email, counter))
+            if current is None:
+                await self._identity.abandon(opening.check)
                 raise AccountDisabledError()
-            user = current
-            await self._lockout.clear(uow, email, seen=counter)
-            tokens = await self._identity.start_session(uow, user, cmd.ctx, now, check)
-            await uow.audit.add(audit_record(
-                "auth.login_succeeded", cmd.ctx, now, actor_id=user.id, target_type="session",
-                target_id=tokens.session_id, company_id=user.company_id,
-                method="password_grant" if cmd.password_grant else "password"))
             await uow.commit()
         self._metrics.login("success")
-        return tokens
+        return opening.issue(current)
 
     async def _known_user(self, user: User | None, check: PasswordCheck, ctx: RequestContext) -> User:
         """The account of a correct password. A provider's user this database does not know yet is

@@ -16,6 +16,7 @@ from auth_service.application.ports import (
     IssuedTokens,
     Metrics,
     MfaChallenge,
+    PasswordCheck,
     RequestContext,
     Secrets,
     UnitOfWork,
@@ -72,15 +73,17 @@ class VerifyMfaHandler:
             if method is not None:
                 if not await uow.mfa.consume_challenge(token_hash, now, CHALLENGE_MAX_FAILURES):
                     raise InvalidTokenError("The MFA challenge was already used; log in again.")
-                await uow.users.record_login(user.id, now, None)
-                await self._lockout.clear(uow, user.email)
-                tokens = await self._minter.start_session(uow, user, cmd.ctx, now)
-                await uow.audit.add(audit_record(
-                    "auth.login_succeeded", cmd.ctx, now, actor_id=user.id, target_type="session",
-                    target_id=tokens.session_id, company_id=user.company_id, method=f"password+{method}"))
+                opening = self._minter.new_session(user.id, cmd.ctx, now, PasswordCheck(matches=True))
+                record = audit_record("auth.login_succeeded", cmd.ctx, now, actor_id=user.id, target_type="session",
+                                      target_id=opening.session.id, company_id=user.company_id,
+                                      method=f"password+{method}")
+                current = await uow.logins.record(user.id, now, password_hash=None, opened=opening, audit=record,
+                                                  clear_failures=self._lockout.key(user.email))
+                if current is None:  # disabled since the challenge was read
+                    raise InvalidTokenError("The MFA challenge is invalid or has expired; log in again.")
                 await uow.commit()
                 self._metrics.login("success")
-                return tokens
+                return opening.issue(current)
         await self._fail(token_hash, user, cmd.ctx)
         raise MfaChallengeFailedError()
 

@@ -15,6 +15,7 @@ from auth_service.application.ports import (
     Clock,
     CompanyRepository,
     FailureCounterRepository,
+    LoginRepository,
     MfaRepository,
     OneTimeTokenRepository,
     Outbox,
@@ -38,6 +39,7 @@ from auth_service.infrastructure.db.repositories import (
     SqlAuditRepository,
     SqlCompanyRepository,
     SqlFailureCounterRepository,
+    SqlLoginRepository,
     SqlMfaRepository,
     SqlOneTimeTokenRepository,
     SqlRefreshTokenRepository,
@@ -98,6 +100,7 @@ class SqlUnitOfWork:
         self.one_time_tokens: OneTimeTokenRepository = SqlOneTimeTokenRepository(session)
         self._audit = SqlAuditRepository(session)
         self.audit: AuditRepository = self._audit
+        self.logins: LoginRepository = SqlLoginRepository(session, self._audit)
         self._outbox = SqlOutbox(session, self._box, self._clock)
         self.outbox: Outbox = self._outbox
         self.keys: SigningKeyRepository = SqlSigningKeyRepository(session)

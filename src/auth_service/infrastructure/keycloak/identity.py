@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,11 +22,11 @@ from keycloak.exceptions import KeycloakError
 from auth_service.application.errors import InvalidTokenError, ServiceUnavailableError
 from auth_service.application.ports import (
     IssuedTokens,
+    NewSession,
     PasswordCheck,
     ProviderAccount,
     ProviderTokens,
     RequestContext,
-    UnitOfWork,
 )
 from auth_service.domain.errors import EmailTakenError, UsernameTakenError
 from auth_service.domain.ids import session_id_for
@@ -214,10 +215,10 @@ class KeycloakIdentityProvider:
         if isinstance(check.grant, ProviderTokens):
             await self._logout(check.grant.refresh_token)
 
-    async def start_session(self, uow: UnitOfWork, user: User, ctx: RequestContext, now: datetime,
-                            check: PasswordCheck) -> IssuedTokens:
+    async def open_session(self, user: User, ctx: RequestContext, now: datetime,
+                           check: PasswordCheck) -> NewSession:
         grant = check.grant
-        assert isinstance(grant, ProviderTokens), "start_session needs a successful check"
+        assert isinstance(grant, ProviderTokens), "open_session needs a successful check"
         if _unverified_claims(grant.access_token).get("user_id") != user.id:
             # A Keycloak user seen for the first time (or changed behind our back): write the
             # attributes, then refresh, so the tokens carry this service's claims.
@@ -228,8 +229,12 @@ class KeycloakIdentityProvider:
         session = Session(id=session_id_for(grant.session_id), user_id=user.id, created_at=now, last_used_at=now,
                           expires_at=now + self._max_lifetime, ip=ctx.ip,
                           user_agent=(ctx.user_agent or "")[:512] or None, external_sid=grant.session_id)
-        await uow.sessions.add(session)
-        return grant.issued(session.id, user)
+
+        def issue(account: User) -> IssuedTokens:
+            return grant.issued(session.id, account)
+
+        # Should the session not open, the provider's session ends with the refresh token of this grant.
+        return NewSession(session, None, issue, replace(check, grant=grant))
 
     async def end_sessions(self, user: User, sessions: Sequence[Session] | None) -> None:
         """Best effort: the sessions are already revoked here, which every check of ours honours."""
