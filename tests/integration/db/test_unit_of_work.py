@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import text
 
 from auth_service.bootstrap import Container
+from auth_service.domain.lockout import FailureCounter
 from tests.doubles import Mailbox
 from tests.integration.http.flows import register_verified
 
@@ -34,3 +35,19 @@ async def test_on_postgresql_each_read_runs_on_its_own(container: Container) -> 
         second = (await session.execute(text("SELECT txid_current()"))).scalar_one()
 
     assert second != first
+
+
+async def test_what_a_unit_of_work_did_not_commit_is_gone(container: Container) -> None:
+    async with container.uow() as uow:
+        await uow.failure_counters.save(FailureCounter("lockout:kept", failures=1))
+        await uow.commit()
+        await uow.failure_counters.save(FailureCounter("lockout:after-commit", failures=1))
+    with pytest.raises(RuntimeError, match="boom"):
+        async with container.uow() as uow:
+            await uow.failure_counters.save(FailureCounter("lockout:failed", failures=1))
+            raise RuntimeError("boom")
+
+    async with container.reads() as uow:
+        counts = [(await uow.failure_counters.get(key)).failures
+                  for key in ("lockout:kept", "lockout:after-commit", "lockout:failed")]
+    assert counts == [1, 0, 0]

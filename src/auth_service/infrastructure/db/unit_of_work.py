@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Self
@@ -108,11 +109,10 @@ class SqlUnitOfWork:
 
     async def __aexit__(self, *exc_info: object) -> None:
         exc = exc_info[1] if len(exc_info) > 1 else None
-        try:
-            await self._session.rollback()  # harmless after a successful commit
+        # Closing rolls back what was not committed. A failure here means the connection is gone:
+        # the original error matters more.
+        with contextlib.suppress(Exception):
             await self._session.close()
-        except Exception:  # noqa: S110 - the connection is gone; the original error matters more
-            pass
         if isinstance(exc, BaseException) and is_unavailable(exc):
             raise ServiceUnavailableError() from exc
 
