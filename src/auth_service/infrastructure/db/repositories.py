@@ -378,6 +378,10 @@ class SqlAuditRepository:
         self.added += 1
         await self._session.execute(_INSERT_AUDIT, _audit_values(record))
 
+    def count_written_elsewhere(self) -> None:
+        """A record another repository's statement wrote (a login's), for the commit's hook."""
+        self.added += 1
+
 
 class SqlLoginRepository:
     """LoginRepository. On PostgreSQL a login's writes are one statement: the stamp, as a
@@ -385,8 +389,11 @@ class SqlLoginRepository:
     nothing when it matched no active account; one round trip instead of four or five. SQLite
     has no data-modifying CTEs: there they are separate statements in the same transaction."""
 
-    def __init__(self, session: AsyncSession, audit: SqlAuditRepository) -> None:
-        self._session, self._audit = session, audit
+    def __init__(self, session: AsyncSession, sessions: SqlSessionRepository,
+                 refresh_tokens: SqlRefreshTokenRepository, audit: SqlAuditRepository,
+                 failure_counters: SqlFailureCounterRepository) -> None:
+        self._session, self._sessions, self._refresh_tokens = session, sessions, refresh_tokens
+        self._audit, self._failure_counters = audit, failure_counters
 
     async def record(self, user_id: str, now: datetime, *, password_hash: str | None, opened: NewSession,
                      audit: AuditRecord, clear_failures: str | None) -> User | None:
@@ -395,33 +402,36 @@ class SqlLoginRepository:
         if password_hash is not None:
             params["password_hash"] = password_hash
         if self._session.get_bind().dialect.name == "postgresql":
-            params.update(_prefixed("s_", _fields(opened.session)), **_prefixed("a_", _audit_values(audit)))
+            # The user and the company come from the stamped row (_login_statement).
+            params.update(_prefixed("s_", _fields(opened.session), "user_id"),
+                          **_prefixed("a_", _audit_values(audit), "company_id"))
             if clear_failures is not None:
                 params["clear_key"] = clear_failures
             if opened.refresh_token is not None:
-                params.update(_prefixed("r_", _fields(opened.refresh_token)))
+                params.update(_prefixed("r_", _fields(opened.refresh_token), "user_id"))
             statement = _login_statement(password_hash is not None, opened.refresh_token is not None,
                                          clear_failures is not None)
             row = (await self._session.execute(statement, params)).mappings().first()
-            if row is not None:
-                self._audit.added += 1
-            return user_from_row(row) if row is not None else None
+            if row is None:
+                return None
+            self._audit.count_written_elsewhere()
+            return user_from_row(row)
         stamp = _RECORD_LOGIN if password_hash is None else _RECORD_LOGIN_REHASHED
         row = (await self._session.execute(stamp, params)).mappings().first()
         if row is None:
             return None
         current = user_from_row(row)
-        await self._session.execute(_INSERT_SESSION, _fields(opened.session))
+        await self._sessions.add(opened.session)
         if opened.refresh_token is not None:
-            await self._session.execute(_INSERT_REFRESH_TOKEN, _fields(opened.refresh_token))
+            await self._refresh_tokens.add(opened.refresh_token)
         await self._audit.add(dataclasses.replace(audit, company_id=current.company_id))
         if clear_failures is not None:
-            await self._session.execute(_CLEAR_FAILURE_COUNTER, {"key": clear_failures})
+            await self._failure_counters.clear(clear_failures)
         return current
 
 
-def _prefixed(prefix: str, values: dict[str, Any]) -> dict[str, Any]:
-    return {prefix + name: value for name, value in values.items()}
+def _prefixed(prefix: str, values: dict[str, Any], from_stamped: str) -> dict[str, Any]:
+    return {prefix + name: value for name, value in values.items() if name != from_stamped}
 
 
 def _insert_after(stamped: CTE, table: Table, prefix: str, from_stamped: dict[str, ColumnElement[Any]]) -> CTE:

@@ -94,14 +94,17 @@ class SqlUnitOfWork:
         self.companies: CompanyRepository = SqlCompanyRepository(session)
         self.mfa: MfaRepository = SqlMfaRepository(session)
         self.registrations: RegistrationRepository = SqlRegistrationRepository(session)
-        self.sessions: SessionRepository = SqlSessionRepository(session)
-        self.refresh_tokens: RefreshTokenRepository = SqlRefreshTokenRepository(session)
-        self.failure_counters: FailureCounterRepository = SqlFailureCounterRepository(session)
+        sessions, refresh_tokens = SqlSessionRepository(session), SqlRefreshTokenRepository(session)
+        failure_counters = SqlFailureCounterRepository(session)
+        self.sessions: SessionRepository = sessions
+        self.refresh_tokens: RefreshTokenRepository = refresh_tokens
+        self.failure_counters: FailureCounterRepository = failure_counters
         self.resend_throttles: ResendThrottleRepository = SqlResendThrottleRepository(session)
         self.one_time_tokens: OneTimeTokenRepository = SqlOneTimeTokenRepository(session)
         self._audit = SqlAuditRepository(session)
         self.audit: AuditRepository = self._audit
-        self.logins: LoginRepository = SqlLoginRepository(session, self._audit)
+        self.logins: LoginRepository = SqlLoginRepository(session, sessions, refresh_tokens, self._audit,
+                                                          failure_counters)
         self._outbox = SqlOutbox(session, self._box, self._clock)
         self.outbox: Outbox = self._outbox
         self.keys: SigningKeyRepository = SqlSigningKeyRepository(session)
