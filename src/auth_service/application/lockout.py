@@ -54,11 +54,11 @@ class LockoutGuard:
         """Forget the failures."""
         await uow.failure_counters.clear(self.key(email))
 
-    def to_clear(self, email: str, seen: FailureCounter) -> str | None:
+    def to_clear(self, email: str, seen: FailureCounter | None = None) -> str | None:
         """The counter a successful login forgets, or None when `seen`, the counter as read earlier in
         the same request, held no failures (most logins: nothing to write). A failure counted since
         then stays counted, as if it had come just after this success."""
-        return None if seen.last_failure_at is None else self.key(email)
+        return None if seen is not None and seen.last_failure_at is None else self.key(email)
 
     def identifier(self, email: str) -> str:
         """A keyed hash of what was typed, for audit details: never the text itself."""

@@ -156,6 +156,20 @@ async def test_five_wrong_codes_void_the_challenge(client: httpx.AsyncClient, cl
         assert void.status_code == 401 and error_code(void) == "invalid_token"
 
 
+async def test_a_login_completed_with_a_code_forgets_the_password_failures(
+        client: httpx.AsyncClient, container: Container, clock: FixedClock, mailbox: Mailbox) -> None:
+    _, secret, _ = await enrolled(client, mailbox, clock)
+    for _ in range(3):
+        wrong = await client.post(f"{API}/auth/login", json={"email": EMAIL, "password": "not the password!"})
+        assert wrong.status_code == 401
+    lockout_rows = "SELECT failures FROM failure_counters WHERE key LIKE 'lockout:%'"
+    assert [row["failures"] for row in await rows(container, lockout_rows)] == [3]
+    mfa_token = await challenge(client)
+    assert len(await rows(container, lockout_rows)) == 1  # the password alone does not log in
+    assert_token_pair(await verify(client, mfa_token, totp(secret, clock)))
+    assert await rows(container, lockout_rows) == []
+
+
 async def test_regenerate_and_disable(client: httpx.AsyncClient, container: Container, clock: FixedClock,
                                       mailbox: Mailbox) -> None:
     tokens, secret, old_codes = await enrolled(client, mailbox, clock)

@@ -78,7 +78,7 @@ class VerifyMfaHandler:
                                       target_id=opening.session.id, company_id=user.company_id,
                                       method=f"password+{method}")
                 current = await uow.logins.record(user.id, now, password_hash=None, opened=opening, audit=record,
-                                                  clear_failures=self._lockout.key(user.email))
+                                                  clear_failures=self._lockout.to_clear(user.email))
                 if current is None:  # disabled since the challenge was read
                     raise InvalidTokenError("The MFA challenge is invalid or has expired; log in again.")
                 await uow.commit()
