@@ -60,7 +60,7 @@ class Backend:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-def _asyncpg_dsn(url: str) -> str:
+def asyncpg_dsn(url: str) -> str:
     from sqlalchemy.engine import make_url
 
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
@@ -69,7 +69,7 @@ def _asyncpg_dsn(url: str) -> str:
 async def _postgres(admin_url: str, sql: str) -> None:
     import asyncpg
 
-    connection = await asyncpg.connect(_asyncpg_dsn(admin_url))
+    connection = await asyncpg.connect(asyncpg_dsn(admin_url))
     try:
         await connection.execute(sql)
     finally:
@@ -143,6 +143,19 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def prepare_login_db_floor(database_url: str) -> None:
+    """The `floor_*` tables of bare_app's /login-db-floor: copies of the service's, with the same
+    columns, defaults and indexes (LIKE ... INCLUDING ALL) and the same foreign keys."""
+    asyncio.run(_postgres(database_url, """
+        CREATE TABLE floor_failure_counters (LIKE failure_counters INCLUDING ALL);
+        CREATE TABLE floor_sessions (LIKE sessions INCLUDING ALL,
+                                     FOREIGN KEY (user_id) REFERENCES users (id));
+        CREATE TABLE floor_refresh_tokens (LIKE refresh_tokens INCLUDING ALL,
+                                           FOREIGN KEY (session_id) REFERENCES floor_sessions (id));
+        CREATE TABLE floor_audit_logs (LIKE audit_logs INCLUDING ALL);
+    """))
 
 
 def migrate(env: dict[str, str]) -> None:
@@ -258,10 +271,10 @@ class Server:
         started = time.monotonic()
         interval, quiet = 0.25, 0
         ticks_per_second = os.sysconf("SC_CLK_TCK")
-        previous = self._cpu_ticks()
+        previous = self.cpu_ticks()
         while time.monotonic() - started < timeout:
             time.sleep(interval)
-            current = self._cpu_ticks()
+            current = self.cpu_ticks()
             busy = (current - previous) / ticks_per_second / interval
             previous = current
             quiet = quiet + 1 if busy < busy_share else 0
@@ -269,15 +282,9 @@ class Server:
                 break
         return time.monotonic() - started
 
-    def _cpu_ticks(self) -> int:
-        total = 0
-        for pid in {self.process.pid, *self.worker_pids()}:
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-        return total
+    def cpu_ticks(self) -> int:
+        """CPU time (clock ticks) the server's processes, all their threads, have used so far."""
+        return _ticks({self.process.pid, *self.worker_pids()})
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -290,6 +297,49 @@ class Server:
                     os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
         self._log.close()
+
+
+def _ticks(pids: set[int] | list[int]) -> int:
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total
+
+
+@dataclass(frozen=True)
+class CpuSample:
+    """Clock ticks used so far: by a server's processes, by the local PostgreSQL server's processes
+    (none for a remote one) and by the whole machine (every core's non-idle time)."""
+
+    server: int
+    postgres: int
+    machine: int
+
+    @classmethod
+    def take(cls, server: Server) -> CpuSample:
+        postgres = [int(comm.parent.name) for comm in Path("/proc").glob("[0-9]*/comm")
+                    if _read(comm).startswith(("postgres", "postmaster"))]
+        times = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        busy = sum(times) - times[3] - times[4]  # minus idle and iowait
+        return cls(server.cpu_ticks(), _ticks(postgres), busy)
+
+    def per_request_ms(self, later: CpuSample, requests: int) -> dict[str, float]:
+        """Core-milliseconds per request between this sample and `later`."""
+        scale = 1000 / os.sysconf("SC_CLK_TCK") / max(requests, 1)
+        return {"server": round((later.server - self.server) * scale, 2),
+                "postgres": round((later.postgres - self.postgres) * scale, 2),
+                "machine": round((later.machine - self.machine) * scale, 2)}
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
 
 
 def _children(pid: int) -> list[int]:
@@ -349,6 +399,7 @@ class WrkResult:
     non_2xx: int
     socket_errors: int
     statuses: dict[str, int]
+    cpu_ms: dict[str, float] = field(default_factory=dict)  # per request, see CpuSample
 
     @property
     def rps(self) -> float:
