@@ -18,7 +18,7 @@ from auth_service.application.commands.change_role import ChangeRoleHandler
 from auth_service.application.commands.create_admin import CreateAdmin, CreateAdminHandler
 from auth_service.application.commands.create_user import CreateUserHandler
 from auth_service.application.commands.delete_user import DeleteUserHandler
-from auth_service.application.commands.log_in import LogInHandler
+from auth_service.application.commands.log_in import LogInHandler, UnitOfWorkLoginStore
 from auth_service.application.commands.manage_companies import CompanyAdministration
 from auth_service.application.commands.manage_mfa import MfaSettings
 from auth_service.application.commands.record_forbidden import RecordForbidden
@@ -42,6 +42,7 @@ from auth_service.application.ports import (
     Clock,
     IdentityProvider,
     IssuedTokens,
+    LoginStore,
     RequestContext,
     UnitOfWork,
 )
@@ -58,7 +59,8 @@ from auth_service.infrastructure.db.audit_chain import AuditChain
 from auth_service.infrastructure.db.audit_views import SqlAuditViews
 from auth_service.infrastructure.db.engine import make_engine, make_sessionmaker, reads_engine
 from auth_service.infrastructure.db.errors import DEPENDENCY_ERRORS, is_unavailable
-from auth_service.infrastructure.db.fast_reads import AsyncpgUserViews
+from auth_service.infrastructure.db.fast_logins import AsyncpgLoginStore
+from auth_service.infrastructure.db.fast_reads import AsyncpgConnections, AsyncpgUserViews, connections_for
 from auth_service.infrastructure.db.migrate import upgrade_to_head
 from auth_service.infrastructure.db.reencrypt import reencrypt_all
 from auth_service.infrastructure.db.repositories import SqlSessionRepository
@@ -173,6 +175,14 @@ class Container:
 
         self.reads: Callable[[], UnitOfWork] = reads
 
+        # The hot paths on PostgreSQL (GET /users/me, the login's reads and write) go straight
+        # through a few asyncpg connections (fast_reads.py, fast_logins.py).
+        self.fast_connections: AsyncpgConnections | None = None
+        self.login_store: LoginStore = UnitOfWorkLoginStore(self.uow, self.reads)
+        if self.engine.dialect.name == "postgresql":
+            self.fast_connections = connections_for(settings.database_url)
+            self.login_store = AsyncpgLoginStore(self.fast_connections, self.audit_chain.wake)
+
         uow, clock = self.uow, self.clock
         lockout = LockoutGuard(uow, self.secrets, clock, config.lockout)
         minter = TokenMinter(self.access_tokens, self.secrets, config, self.metrics)
@@ -193,7 +203,7 @@ class Container:
                                                  self.rate_limiter)
         self.verify_email = VerifyEmailHandler(uow, self.secrets, clock, config, self.identity)
         self.resend_verification = ResendVerificationHandler(uow, self.secrets, clock, config)
-        self.log_in = LogInHandler(uow, self.reads, self.identity, lockout, clock, self.metrics, self.secrets,
+        self.log_in = LogInHandler(uow, self.login_store, self.identity, lockout, clock, self.metrics, self.secrets,
                                    self.rate_limiter)
         self.sessions = SessionRevoker(uow, minter, self.access_tokens, self.revocations, clock, self.identity)
         self.forgot_password = ForgotPasswordHandler(uow, self.secrets, clock, config, self.rate_limiter)
@@ -206,11 +216,8 @@ class Container:
         self.authenticate = Authenticate(self.access_tokens, self.revocations, clock)
         self.introspect = Introspect(self.authenticate)
         user_views = SqlUserViews(self.engine)
-        # GET /users/me, the hot read: on PostgreSQL straight through asyncpg (fast_reads.py).
-        self.fast_user_views: AsyncpgUserViews | None = None
-        if self.engine.dialect.name == "postgresql":
-            self.fast_user_views = AsyncpgUserViews(settings.database_url, user_views)
-        self.get_me = GetMe(self.fast_user_views or user_views, clock)
+        self.get_me = GetMe(AsyncpgUserViews(self.fast_connections, user_views) if self.fast_connections
+                            else user_views, clock)
         self.list_users = ListUsersHandler(user_views, clock)
         self.list_company_users = ListCompanyUsersHandler(uow, self.list_users)
         self.get_user = GetUserHandler(uow, clock)
@@ -247,8 +254,8 @@ class Container:
         else:
             await self.access_tokens.reload_keys()  # Keycloak's JWKS, once; later only for an unknown kid
         await self.revocations.sync(self.uow)
-        if self.fast_user_views is not None:
-            await self.fast_user_views.open()
+        if self.fast_connections is not None:
+            await self.fast_connections.warm()
         if settings.bootstrap_admin_email and settings.bootstrap_admin_password:
             try:
                 created = await self.create_admin(CreateAdmin(
@@ -295,8 +302,8 @@ class Container:
         self.hasher.close()
         if self.keycloak is not None:
             await self.keycloak.aclose()
-        if self.fast_user_views is not None:
-            await self.fast_user_views.close()
+        if self.fast_connections is not None:
+            await self.fast_connections.close()
         await self.engine.dispose()
 
     async def _sweep_successors(self) -> None:

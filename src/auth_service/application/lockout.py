@@ -25,10 +25,15 @@ class LockoutGuard:
         """Raise AccountLockedError during a lock; attempts then are neither checked nor counted.
         Returns the counter as read, for `clear`."""
         counter = await uow.failure_counters.get(self.key(email))
+        self.check(counter, now)
+        return counter
+
+    @staticmethod
+    def check(counter: FailureCounter, now: datetime) -> None:
+        """Raise AccountLockedError while `counter` holds a lock."""
         retry_after = counter.retry_after(now)
         if retry_after is not None:
             raise AccountLockedError(retry_after)
-        return counter
 
     async def record_failure(self, email: str, ctx: RequestContext, *, actor_id: str | None,
                              company_id: str | None = None, record: AuditRecord | None = None) -> None:

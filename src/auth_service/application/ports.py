@@ -349,6 +349,27 @@ class UnitOfWork(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class LoginState:
+    """What a password login reads before it checks the password, in one snapshot."""
+
+    counter: FailureCounter  # the lockout counter (a fresh one when there is none)
+    user: User | None  # the account of the email, if any
+    company: Company | None  # its company, if it has one
+
+
+class LoginStore(Protocol):
+    """A password login's reads and its write, each in a transaction of its own. On PostgreSQL one
+    statement each, sent without the unit of work's layers (the login is a hot path)."""
+
+    async def read(self, email: str, counter_key: str) -> LoginState: ...
+
+    async def record(self, user_id: str, now: datetime, *, password_hash: str | None, opened: NewSession,
+                     audit: AuditRecord, clear_failures: str | None) -> User | None:
+        """LoginRepository.record, committed."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
 class ProviderAccount:
     """A user as the identity provider knows it: for just-in-time creation and `keycloak sync`."""
 

@@ -16,6 +16,7 @@ from sqlalchemy import text
 from auth_service.application.errors import InvalidTokenError
 from auth_service.bootstrap import Container
 from auth_service.domain.principal import Principal
+from auth_service.infrastructure.db.fast_reads import AsyncpgUserViews
 from auth_service.infrastructure.db.views import SqlUserViews
 from auth_service.interfaces.http.schemas import UserResponse
 from tests.doubles import FixedClock, Mailbox
@@ -182,9 +183,9 @@ async def test_the_fast_path_counts_against_the_default_rate_limit(client: httpx
 async def test_postgresql_reads_me_through_asyncpg_as_sqlalchemy_does(
         client: httpx.AsyncClient, container: Container, mailbox: Mailbox, clock: FixedClock) -> None:
     if container.engine.dialect.name != "postgresql":
-        assert container.fast_user_views is None  # SQLite keeps SqlUserViews
+        assert container.fast_connections is None  # SQLite keeps SqlUserViews
         return
-    assert container.fast_user_views is not None
+    assert container.fast_connections is not None
     tokens = await signed_in(client, mailbox, "ada@example.com")
     user_id = tokens["user"]["id"]
     await client.patch(ME, headers=bearer(tokens["access_token"]), json={"first_name": "Ada",
@@ -192,14 +193,15 @@ async def test_postgresql_reads_me_through_asyncpg_as_sqlalchemy_does(
     await execute(container, "UPDATE users SET last_login_at = :at WHERE id = :id",
                   at=datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC), id=user_id)
     sql_views = SqlUserViews(container.engine)
+    fast_views = AsyncpgUserViews(container.fast_connections, sql_views)
 
     for profile in (None, "null", "[]"):  # as stored, then JSON values no API writes
         if profile is not None:
             await execute(container, "UPDATE users SET profile = CAST(:profile AS jsonb) WHERE id = :id",
                           profile=profile, id=user_id)
-        fast = await container.fast_user_views.get(user_id, clock.now())
+        fast = await fast_views.get(user_id, clock.now())
         expected = await sql_views.get(user_id, clock.now())
         assert fast == expected
         assert fast is not None and fast.last_login_at is not None and fast.last_login_at.tzinfo is UTC
         assert fast.created_at.tzinfo is UTC
-    assert await container.fast_user_views.get("no-such-user", clock.now()) is None
+    assert await fast_views.get("no-such-user", clock.now()) is None

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from auth_service.application.commands.log_in import LogIn, LogInHandler
+from auth_service.application.commands.log_in import LogIn, LogInHandler, UnitOfWorkLoginStore
 from auth_service.application.config import AuthConfig
 from auth_service.application.lockout import LockoutGuard
 from auth_service.application.ports import IssuedTokens, RequestContext
@@ -118,7 +118,8 @@ def minter(access_tokens: FakeAccessTokens, secrets: FakeSecrets, config: AuthCo
 @pytest.fixture
 def log_in(uow_factory: Callable[[], FakeUnitOfWork], identity: FakeIdentityProvider, lockout: LockoutGuard,
            clock: FixedClock, metrics: FakeMetrics, secrets: FakeSecrets) -> LogInHandler:
-    return LogInHandler(uow_factory, uow_factory, identity, lockout, clock, metrics, secrets, FakeRateLimiter())
+    return LogInHandler(uow_factory, UnitOfWorkLoginStore(uow_factory, uow_factory), identity, lockout, clock, metrics,
+                        secrets, FakeRateLimiter())
 
 
 @pytest.fixture

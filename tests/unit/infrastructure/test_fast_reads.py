@@ -10,9 +10,13 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped]
 import pytest
 
-from auth_service.infrastructure.db.fast_reads import _SELECT_USER, AsyncpgUserViews, _Connections, asyncpg_dsn
+from auth_service.infrastructure.db.fast_reads import (
+    _SELECT_USER,
+    AsyncpgConnections,
+    asyncpg_dsn,
+    statement_cache_size,
+)
 from auth_service.infrastructure.db.tables import UserRow
-from auth_service.infrastructure.db.views import SqlUserViews
 
 
 def test_the_dsn_is_the_sqlalchemy_url_without_the_dialects_options() -> None:
@@ -22,11 +26,10 @@ def test_the_dsn_is_the_sqlalchemy_url_without_the_dialects_options() -> None:
 
 
 def test_a_statement_cache_turned_off_in_the_url_is_off_here_too() -> None:
-    fallback = SqlUserViews.__new__(SqlUserViews)
-    off = AsyncpgUserViews("postgresql+asyncpg://a@h/d?prepared_statement_cache_size=0", fallback)
-    default = AsyncpgUserViews("postgresql+asyncpg://a@h/d", fallback)
+    off = statement_cache_size("postgresql+asyncpg://a@h/d?prepared_statement_cache_size=0")
+    default = statement_cache_size("postgresql+asyncpg://a@h/d")
 
-    assert (off._statement_cache_size, default._statement_cache_size) == (0, 100)
+    assert (off, default) == (0, 100)
 
 
 def test_the_statement_reads_every_column_of_users_in_table_order() -> None:
@@ -36,7 +39,7 @@ def test_the_statement_reads_every_column_of_users_in_table_order() -> None:
 
 
 class _FakeConnection:
-    """An asyncpg connection as `_Connections` uses it; `answer` decides what each read does."""
+    """An asyncpg connection as `AsyncpgConnections` uses it; `answer` decides what each read does."""
 
     def __init__(self, answer: Callable[[], Awaitable[Any]]) -> None:
         self.answer, self.terminated, self.closed = answer, False, False
@@ -54,14 +57,15 @@ class _FakeConnection:
         self.closed = True
 
 
-def _connections(answer: Callable[[], Awaitable[Any]], size: int = 2) -> tuple[_Connections, list[_FakeConnection]]:
+def _connections(answer: Callable[[], Awaitable[Any]],
+                 size: int = 2) -> tuple[AsyncpgConnections, list[_FakeConnection]]:
     made: list[_FakeConnection] = []
 
     async def connect() -> _FakeConnection:
         made.append(_FakeConnection(answer))
         return made[-1]
 
-    return _Connections(connect, size), made
+    return AsyncpgConnections(connect, size), made
 
 
 async def _row() -> str:

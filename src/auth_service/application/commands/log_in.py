@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from auth_service.application.accounts import role_from
 from auth_service.application.audit import audit_record
@@ -19,7 +20,10 @@ from auth_service.application.ports import (
     Clock,
     IdentityProvider,
     IssuedTokens,
+    LoginState,
+    LoginStore,
     Metrics,
+    NewSession,
     PasswordCheck,
     RateLimiter,
     RequestContext,
@@ -40,16 +44,39 @@ class LogIn:
     password_grant: bool = False  # /auth/token cannot answer an MFA challenge
 
 
+class UnitOfWorkLoginStore:
+    """LoginStore through units of work: `reads` makes those that only read (on PostgreSQL without
+    BEGIN and ROLLBACK)."""
+
+    def __init__(self, uow: Callable[[], UnitOfWork], reads: Callable[[], UnitOfWork]) -> None:
+        self._uow, self._reads = uow, reads
+
+    async def read(self, email: str, counter_key: str) -> LoginState:
+        async with self._reads() as uow:
+            counter = await uow.failure_counters.get(counter_key)
+            user = await uow.users.get_by_email(email)
+            company = await uow.companies.get(user.company_id) if user and user.company_id else None
+        return LoginState(counter, user, company)
+
+    async def record(self, user_id: str, now: datetime, *, password_hash: str | None, opened: NewSession,
+                     audit: AuditRecord, clear_failures: str | None) -> User | None:
+        async with self._uow() as uow:
+            current = await uow.logins.record(user_id, now, password_hash=password_hash, opened=opened, audit=audit,
+                                              clear_failures=clear_failures)
+            if current is not None:
+                await uow.commit()
+        return current
+
+
 class LogInHandler:
     """Check the password (here or at the identity provider), then the account, then open a session.
     Raises AccountLockedError, InvalidCredentialsError, EmailNotVerifiedError, AccountDisabledError,
-    MfaRequiredError. `reads` makes units of work that only read (the first step; on PostgreSQL
-    they run without BEGIN and ROLLBACK)."""
+    MfaRequiredError."""
 
-    def __init__(self, uow: Callable[[], UnitOfWork], reads: Callable[[], UnitOfWork], identity: IdentityProvider,
+    def __init__(self, uow: Callable[[], UnitOfWork], store: LoginStore, identity: IdentityProvider,
                  lockout: LockoutGuard, clock: Clock, metrics: Metrics, secrets: Secrets,
                  limiter: RateLimiter) -> None:
-        self._uow, self._reads, self._identity, self._lockout, self._limiter = uow, reads, identity, lockout, limiter
+        self._uow, self._store, self._identity, self._lockout, self._limiter = uow, store, identity, lockout, limiter
         self._clock, self._metrics, self._secrets = clock, metrics, secrets
 
     async def __call__(self, cmd: LogIn) -> IssuedTokens | ChallengeIssued:
@@ -57,10 +84,9 @@ class LogInHandler:
         # RATE_LIMIT_LOGIN per IP and per email (SPEC §7): two counters, one limit.
         await self._limiter.hit("login", f"ip:{cmd.ctx.ip}" if cmd.ctx.ip else None)
         await self._limiter.hit("login", f"email:{email}")
-        async with self._reads() as uow:
-            counter = await self._lockout.ensure_not_locked(uow, email, self._clock.now())
-            user = await uow.users.get_by_email(email)
-            company = await uow.companies.get(user.company_id) if user and user.company_id else None
+        state = await self._store.read(email, self._lockout.key(email))
+        self._lockout.check(state.counter, self._clock.now())
+        user, company = state.user, state.company
         check = await self._identity.check_password(user, email, password)
         if not check.matches:
             self._metrics.login("failure")
@@ -83,15 +109,13 @@ class LogInHandler:
         record = audit_record("auth.login_succeeded", cmd.ctx, now, actor_id=user.id, target_type="session",
                               target_id=opening.session.id, company_id=user.company_id,
                               method="password_grant" if cmd.password_grant else "password")
-        async with self._uow() as uow:
-            # Only while the account is still active: an admin may have disabled it while the hash
-            # was checked. Then nothing is written.
-            current = await uow.logins.record(user.id, now, password_hash=check.new_hash, opened=opening,
-                                              audit=record, clear_failures=self._lockout.to_clear(email, counter))
-            if current is None:
-                await self._identity.abandon(opening.check)
-                raise AccountDisabledError()
-            await uow.commit()
+        # Only while the account is still active: an admin may have disabled it while the hash was
+        # checked. Then nothing is written.
+        current = await self._store.record(user.id, now, password_hash=check.new_hash, opened=opening, audit=record,
+                                           clear_failures=self._lockout.to_clear(email, state.counter))
+        if current is None:
+            await self._identity.abandon(opening.check)
+            raise AccountDisabledError()
         self._metrics.login("success")
         return opening.issue(current)
 

@@ -1,11 +1,12 @@
-"""`GET /users/me` on PostgreSQL straight through asyncpg: one prepared statement, no SQLAlchemy.
+"""The hot paths on PostgreSQL straight through asyncpg: `GET /users/me` here, a password login's
+reads and write in fast_logins.py. One prepared statement each, no SQLAlchemy.
 
 The SQLAlchemy Core read of SqlUserViews.get costs about 0.5 ms of client CPU (statement cache
 lookup, connection checkout events, result processing), more than routing and validating the
-request together. Here the same row comes through a few asyncpg connections of its own, each of which
-prepares the statement once; the row becomes a User through the repositories' own conversion and
-a view through UserView.of, so the status and is_active rules stay in one place. Lists keep
-SqlUserViews (see `list`).
+request together. Here the same row comes through a few asyncpg connections of their own
+(AsyncpgConnections, shared by both), each of which prepares the statement once; the row becomes a
+User through the repositories' own conversion and a view through UserView.of, so the status and
+is_active rules stay in one place. Lists keep SqlUserViews (see `list`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from sqlalchemy.engine import make_url
 from auth_service.application.pagination import Page, PageRequest
 from auth_service.application.ports import UserQuery, UserViews
 from auth_service.application.views import UserView
+from auth_service.domain.users import User
 from auth_service.infrastructure.db.repositories import user_from_row
 from auth_service.infrastructure.db.tables import UserRow
 
@@ -49,8 +51,19 @@ def asyncpg_dsn(database_url: str) -> str:
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-class _Connections:
-    """Up to `size` asyncpg connections, each lent to one read at a time, last returned first lent.
+def user_from_record(record: Any) -> User:
+    """The User of an asyncpg record with the columns of users (under their own names)."""
+    values = dict(record.items())
+    profile = values["profile"]
+    # asyncpg hands jsonb over as text; SQLAlchemy's asyncpg dialect decodes it with json.loads.
+    values["profile"] = json.loads(profile) if profile is not None else None
+    # Timestamps: asyncpg returns timestamptz aware, in UTC, as UtcDateTime does.
+    return user_from_row(values)
+
+
+class AsyncpgConnections:
+    """Up to `size` asyncpg connections, each lent to one statement at a time, last returned first lent.
+    Autocommit: each statement is its own transaction, one round trip.
 
     What asyncpg's Pool adds around a read (acquire and release contexts, a shielded release, the
     reset query, idle-lifetime bookkeeping) cost about a tenth of a `/users/me` read; here a read
@@ -60,7 +73,7 @@ class _Connections:
     unknown is never lent again.
     """
 
-    def __init__(self, connect: Callable[[], Awaitable[Any]], size: int) -> None:
+    def __init__(self, connect: Callable[[], Awaitable[Any]], size: int = CONNECTIONS) -> None:
         self._connect = connect
         self._idle: asyncio.LifoQueue[Any] = asyncio.LifoQueue()
         for _ in range(size):
@@ -80,7 +93,7 @@ class _Connections:
 
     async def fetchrow(self, query: str, *args: Any) -> Any:
         if self._closed:
-            raise asyncpg.InterfaceError("the /users/me connections are closed")
+            raise asyncpg.InterfaceError("the asyncpg connections are closed")
         connection = await self._idle.get()
         try:
             if connection is None or connection.is_closed():
@@ -111,47 +124,35 @@ class _Connections:
                 connection.terminate()
 
 
+def statement_cache_size(database_url: str) -> int:
+    """`?prepared_statement_cache_size=0` (e.g. behind PgBouncer in transaction mode) holds here too."""
+    cache_size = make_url(database_url).query.get("prepared_statement_cache_size")
+    return int(cache_size) if isinstance(cache_size, str) else STATEMENT_CACHE_SIZE
+
+
+def connections_for(database_url: str, size: int = CONNECTIONS) -> AsyncpgConnections:
+    """The connections for a SQLAlchemy PostgreSQL URL; `warm()` before use, `close()` after."""
+    dsn, cache_size = asyncpg_dsn(database_url), statement_cache_size(database_url)
+
+    async def connect() -> Any:
+        return await asyncpg.connect(dsn, timeout=CONNECT_TIMEOUT, command_timeout=COMMAND_TIMEOUT,
+                                     statement_cache_size=cache_size)
+
+    return AsyncpgConnections(connect, size)
+
+
 class AsyncpgUserViews:
-    """UserViews for PostgreSQL whose `get` runs on asyncpg directly. `open()` before use (the
-    container does it on start) and `close()` after."""
+    """UserViews for PostgreSQL whose `get` runs on asyncpg directly."""
 
-    def __init__(self, database_url: str, fallback: UserViews, *, size: int = CONNECTIONS) -> None:
-        self._dsn = asyncpg_dsn(database_url)
-        # `?prepared_statement_cache_size=0` (e.g. behind PgBouncer in transaction mode) holds here too.
-        cache_size = make_url(database_url).query.get("prepared_statement_cache_size")
-        self._statement_cache_size = int(cache_size) if isinstance(cache_size, str) else STATEMENT_CACHE_SIZE
+    def __init__(self, connections: AsyncpgConnections, fallback: UserViews) -> None:
+        self._connections = connections
         self._fallback = fallback
-        self._size = size
-        self._connections: _Connections | None = None
-
-    async def _connect(self) -> Any:
-        # Autocommit, like SqlUserViews' single-statement engine: one round trip per read.
-        return await asyncpg.connect(self._dsn, timeout=CONNECT_TIMEOUT, command_timeout=COMMAND_TIMEOUT,
-                                     statement_cache_size=self._statement_cache_size)
-
-    async def open(self) -> None:
-        if self._connections is None:
-            connections = _Connections(self._connect, self._size)
-            await connections.warm()
-            self._connections = connections
-
-    async def close(self) -> None:
-        connections, self._connections = self._connections, None
-        if connections is not None:
-            await connections.close()
 
     async def get(self, user_id: str, now: datetime) -> UserView | None:
-        if self._connections is None:
-            raise RuntimeError("AsyncpgUserViews.open() was not called")
         record = await self._connections.fetchrow(_SELECT_USER, user_id)
         if record is None:
             return None
-        values = dict(record.items())
-        profile = values["profile"]
-        # asyncpg hands jsonb over as text; SQLAlchemy's asyncpg dialect decodes it with json.loads.
-        values["profile"] = json.loads(profile) if profile is not None else None
-        # Timestamps: asyncpg returns timestamptz aware, in UTC, as UtcDateTime does.
-        return UserView.of(user_from_row(values), now)
+        return UserView.of(user_from_record(record), now)
 
     async def list(self, query: UserQuery, page: PageRequest, now: datetime) -> Page[UserView]:
         return await self._fallback.list(query, page, now)

@@ -397,27 +397,16 @@ class SqlLoginRepository:
 
     async def record(self, user_id: str, now: datetime, *, password_hash: str | None, opened: NewSession,
                      audit: AuditRecord, clear_failures: str | None) -> User | None:
-        # Only the parameters of the statement: an UPDATE would also SET any other key naming a column.
-        params: dict[str, Any] = {"uid": user_id, "now": now}
-        if password_hash is not None:
-            params["password_hash"] = password_hash
         if self._session.get_bind().dialect.name == "postgresql":
-            # The user and the company come from the stamped row (_login_statement).
-            params.update(_prefixed("s_", _fields(opened.session), "user_id"),
-                          **_prefixed("a_", _audit_values(audit), "company_id"))
-            if clear_failures is not None:
-                params["clear_key"] = clear_failures
-            if opened.refresh_token is not None:
-                params.update(_prefixed("r_", _fields(opened.refresh_token), "user_id"))
-            statement = _login_statement(password_hash is not None, opened.refresh_token is not None,
-                                         clear_failures is not None)
+            statement, params = login_write(user_id, now, password_hash=password_hash, opened=opened, audit=audit,
+                                            clear_failures=clear_failures)
             row = (await self._session.execute(statement, params)).mappings().first()
             if row is None:
                 return None
             self._audit.count_written_elsewhere()
             return user_from_row(row)
         stamp = _RECORD_LOGIN if password_hash is None else _RECORD_LOGIN_REHASHED
-        row = (await self._session.execute(stamp, params)).mappings().first()
+        row = (await self._session.execute(stamp, _stamp_params(user_id, now, password_hash))).mappings().first()
         if row is None:
             return None
         current = user_from_row(row)
@@ -428,6 +417,31 @@ class SqlLoginRepository:
         if clear_failures is not None:
             await self._failure_counters.clear(clear_failures)
         return current
+
+
+def login_write(user_id: str, now: datetime, *, password_hash: str | None, opened: NewSession, audit: AuditRecord,
+                clear_failures: str | None) -> tuple[Select[Any], dict[str, Any]]:
+    """LoginRepository.record on PostgreSQL: the one statement and its parameters (also sent by
+    fast_logins.AsyncpgLoginStore)."""
+    params = _stamp_params(user_id, now, password_hash)
+    # The user and the company come from the stamped row (_login_statement).
+    params.update(_prefixed("s_", _fields(opened.session), "user_id"),
+                  **_prefixed("a_", _audit_values(audit), "company_id"))
+    if clear_failures is not None:
+        params["clear_key"] = clear_failures
+    if opened.refresh_token is not None:
+        params.update(_prefixed("r_", _fields(opened.refresh_token), "user_id"))
+    statement = _login_statement(password_hash is not None, opened.refresh_token is not None,
+                                 clear_failures is not None)
+    return statement, params
+
+
+def _stamp_params(user_id: str, now: datetime, password_hash: str | None) -> dict[str, Any]:
+    # Only the parameters of the statement: an UPDATE would also SET any other key naming a column.
+    params: dict[str, Any] = {"uid": user_id, "now": now}
+    if password_hash is not None:
+        params["password_hash"] = password_hash
+    return params
 
 
 def _prefixed(prefix: str, values: dict[str, Any], from_stamped: str) -> dict[str, Any]:

@@ -1,5 +1,5 @@
-"""Two hot reads as pure ASGI answers: `GET /api/v1/auth/validate-token` and `GET /api/v1/users/me`
-with a good token.
+"""Hot paths as pure ASGI answers: `GET /api/v1/auth/validate-token` and `GET /api/v1/users/me`
+with a good token, and `POST /api/v1/auth/login` with a well-formed JSON body.
 
 Every other service calls validate-token on every request it serves, so its cost is their latency;
 clients read /users/me on every page load. Through FastAPI both pay for route matching over every
@@ -8,24 +8,37 @@ more than the work itself (a cached token is a dict lookup, the account one prep
 These middlewares answer the one case that matters, a valid token, with the same checks (signature,
 claims, revocation, the default rate limit) and the same body as the routes. Everything else,
 whatever is unusual or wrong, goes on to the route, which answers it (and its errors) as before.
+
+A login costs a password hash, and on two cores every millisecond of the event loop's is taken from
+the hashes: LoginFastPath validates the body with the route's own model and calls the same handler,
+then answers its outcome and its errors as the route and the app's error handlers do. A body the
+model refuses (or not sent as `application/json`) goes on to the route, which answers the 422.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import orjson
+from pydantic import ValidationError
 from starlette.requests import Request
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from auth_service.application.commands.log_in import LogIn
+from auth_service.application.commands.verify_mfa import ChallengeIssued
+from auth_service.application.ports import IssuedTokens, RequestContext
 from auth_service.application.views import UserView
 from auth_service.bootstrap import Container
 from auth_service.domain.errors import DomainError
 from auth_service.domain.principal import Principal
 from auth_service.interfaces.http.errors import on_dependency_error, on_domain_error
+from auth_service.interfaces.http.mfa_schemas import MfaChallengeResponse
+from auth_service.interfaces.http.schemas import LoginRequest, TokenPairResponse
 
 VALIDATE_TOKEN_PATH = "/api/v1/auth/validate-token"
 ME_PATH = "/api/v1/users/me"
+LOGIN_PATH = "/api/v1/auth/login"
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
@@ -114,6 +127,95 @@ class GetMeFastPath(_BearerFastPath):
             return False
         await self._send_json(scope, send, payload)
         return True
+
+
+class LoginFastPath:
+    """`POST /api/v1/auth/login` with a JSON body LoginRequest accepts. Install inside
+    RequestContextMiddleware (the client IP, the trace id, the common headers) and
+    BodySizeLimitMiddleware (which refuses a body too big while it is read here)."""
+
+    def __init__(self, app: ASGIApp, container: Container) -> None:
+        self.app = app
+        self._container = container
+        self._route = _RouteLabel(LOGIN_PATH)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (scope["type"] != "http" or scope["path"] != LOGIN_PATH or scope["method"] != "POST"
+                or _header(scope["headers"], b"content-type") != b"application/json"):
+            await self.app(scope, receive, send)
+            return
+        body, more = await _read_body(receive)
+        if more:  # the client went away while sending: nothing to answer
+            return
+        try:
+            form = LoginRequest.model_validate_json(body)
+        except ValidationError:
+            await self.app(scope, _replay(body, receive), send)  # the route answers the 422
+            return
+        scope["route"] = self._route
+        container, state = self._container, scope.get("state") or {}
+        user_agent = _header(scope["headers"], b"user-agent")
+        ctx = RequestContext(ip=state.get("client_ip"),
+                             user_agent=user_agent.decode("latin-1")[:512] or None if user_agent else None,
+                             trace_id=state.get("trace_id"))
+        try:
+            await container.rate_limiter.hit("default", ctx.ip)  # the API router's dependency
+            outcome = await container.log_in(LogIn(email=form.email, password=form.password.get_secret_value(),
+                                                   ctx=ctx))
+        except DomainError as exc:
+            response = await on_domain_error(Request(scope, receive), exc)
+            await response(scope, receive, send)
+            return
+        except container.dependency_errors as exc:
+            response = await on_dependency_error(container.is_unavailable)(Request(scope, receive), exc)
+            await response(scope, receive, send)
+            return
+        payload = login_body(outcome, container.clock.now())
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [*_JSON_HEADERS, (b"content-length", str(len(payload)).encode())]})
+        await send({"type": "http.response.body", "body": payload})
+
+
+def login_body(outcome: IssuedTokens | ChallengeIssued, now: datetime) -> bytes:
+    """The route's body: its response models, serialised by pydantic as FastAPI does."""
+    if isinstance(outcome, ChallengeIssued):
+        challenge = MfaChallengeResponse(mfa_token=outcome.mfa_token, expires_in=outcome.expires_in)
+        return challenge.__pydantic_serializer__.to_json(challenge)
+    tokens = TokenPairResponse.of(outcome, now)
+    return tokens.__pydantic_serializer__.to_json(tokens)
+
+
+def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
+    for key, value in headers:
+        if key == name:
+            return value
+    return None
+
+
+async def _read_body(receive: Receive) -> tuple[bytes, bool]:
+    """The request body, and whether the client disconnected before its end."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return b"", True
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks), False
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A receive that hands the body read here to the route, then waits on the real one."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
 
 
 def user_body(view: UserView) -> bytes | None:
