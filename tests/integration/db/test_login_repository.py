@@ -206,7 +206,7 @@ async def test_a_login_written_through_the_login_store_joins_the_audit_chain(con
 
     assert await _record(container, ada, clock, opening, "login_store", audit=record) is not None
 
-    assert await container.audit_chain.link_pending() == 1
+    await container.audit_chain.link_pending()  # unless the running linker already has
     report = await container.audit_chain.verify()
     assert report.ok and report.checked == 1
     async with container.engine.connect() as connection:

@@ -62,8 +62,10 @@ class ChainReport:
 
 class AuditChain:
     # After a commit wakes the linker, it waits this long for the commits close behind: under load
-    # one link (six round trips whatever its size) then serves many records, not one each.
-    GATHER_SECONDS = 0.2
+    # one link (six round trips whatever its size) then serves many records, not one each. At 0.2 s
+    # a worker linked five times a second under a login load, ~0.8 ms of its event loop per login
+    # (docs/benchmarks.md, finding 36); a record is linked within about a second of its commit.
+    GATHER_SECONDS = 1.0
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], secrets: Secrets, batch_size: int = 500) -> None:
         self._sessions, self._secrets, self._batch = sessions, secrets, batch_size
