@@ -20,7 +20,6 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Select, Table
-from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 
 from auth_service.application.errors import ServiceUnavailableError
 from auth_service.application.ports import LoginState, NewSession
@@ -29,11 +28,9 @@ from auth_service.domain.companies import Company
 from auth_service.domain.lockout import FailureCounter
 from auth_service.domain.users import User
 from auth_service.infrastructure.db.errors import is_unavailable
-from auth_service.infrastructure.db.fast_reads import AsyncpgConnections, user_from_record
+from auth_service.infrastructure.db.fast_reads import ASYNCPG_DIALECT, AsyncpgConnections, user_from_record
 from auth_service.infrastructure.db.repositories import login_write
 from auth_service.infrastructure.db.tables import CompanyRow, FailureCounterRow, UserRow
-
-_DIALECT: Any = PGDialect_asyncpg()  # type: ignore[no-untyped-call]
 
 
 def _columns(table: Table, alias: str, names: list[str]) -> str:
@@ -60,7 +57,7 @@ LEFT OUTER JOIN failure_counters AS f ON f.key = wanted.counter_key"""  # noqa: 
 def _compiled(statement: Select[Any]) -> tuple[str, tuple[str, ...], dict[str, Any]]:
     """The statement's SQL for asyncpg ($1, $2, ... with casts), the parameter name of each $n and
     the values the statement itself holds (e.g. the 'active' of `status = 'active'`)."""
-    compiled = statement.compile(dialect=_DIALECT)
+    compiled = statement.compile(dialect=ASYNCPG_DIALECT)
     assert compiled.positiontup is not None
     names = tuple(compiled.positiontup)
     fixed = {name: compiled.binds[name].value for name in names if not compiled.binds[name].required}

@@ -40,8 +40,8 @@ _DIALECT_OPTIONS = ("prepared_statement_cache_size", "prepared_statement_name_fu
 # The statement SqlUserViews.get sends, compiled once by SQLAlchemy's asyncpg dialect: the same
 # columns in the same order, `$1` for the id.
 _users = UserRow.__table__
-_DIALECT: Any = PGDialect_asyncpg()  # type: ignore[no-untyped-call]
-_SELECT_USER = str(select(_users).where(_users.c.id == bindparam("id")).compile(dialect=_DIALECT))
+ASYNCPG_DIALECT: Any = PGDialect_asyncpg()  # type: ignore[no-untyped-call]
+_SELECT_USER = str(select(_users).where(_users.c.id == bindparam("id")).compile(dialect=ASYNCPG_DIALECT))
 
 
 def asyncpg_dsn(database_url: str) -> str:

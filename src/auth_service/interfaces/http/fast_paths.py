@@ -27,11 +27,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from auth_service.application.commands.log_in import LogIn
 from auth_service.application.commands.verify_mfa import ChallengeIssued
-from auth_service.application.ports import IssuedTokens, RequestContext
+from auth_service.application.ports import IssuedTokens
 from auth_service.application.views import UserView
 from auth_service.bootstrap import Container
 from auth_service.domain.errors import DomainError
 from auth_service.domain.principal import Principal
+from auth_service.interfaces.http.dependencies import request_context
 from auth_service.interfaces.http.errors import on_dependency_error, on_domain_error
 from auth_service.interfaces.http.mfa_schemas import MfaChallengeResponse
 from auth_service.interfaces.http.schemas import LoginRequest, TokenPairResponse
@@ -144,8 +145,8 @@ class LoginFastPath:
                 or _header(scope["headers"], b"content-type") != b"application/json"):
             await self.app(scope, receive, send)
             return
-        body, more = await _read_body(receive)
-        if more:  # the client went away while sending: nothing to answer
+        body, gone = await _read_body(receive)
+        if gone:  # the client went away while sending: nothing to answer
             return
         try:
             form = LoginRequest.model_validate_json(body)
@@ -153,11 +154,8 @@ class LoginFastPath:
             await self.app(scope, _replay(body, receive), send)  # the route answers the 422
             return
         scope["route"] = self._route
-        container, state = self._container, scope.get("state") or {}
-        user_agent = _header(scope["headers"], b"user-agent")
-        ctx = RequestContext(ip=state.get("client_ip"),
-                             user_agent=user_agent.decode("latin-1")[:512] or None if user_agent else None,
-                             trace_id=state.get("trace_id"))
+        container = self._container
+        ctx = await request_context(Request(scope, receive))  # the route's own dependency
         try:
             await container.rate_limiter.hit("default", ctx.ip)  # the API router's dependency
             outcome = await container.log_in(LogIn(email=form.email, password=form.password.get_secret_value(),
