@@ -86,9 +86,5 @@ def is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def number(value: object, default: float = 0.0) -> float:
-    return float(value) if is_number(value) else default  # type: ignore[arg-type]
-
-
 def string(value: object) -> str:
     return value if isinstance(value, str) else ""
