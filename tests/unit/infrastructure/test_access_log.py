@@ -10,8 +10,10 @@ from typing import Any
 
 import pytest
 import structlog
+from hypothesis import given
+from hypothesis import strategies as st
 
-from auth_service.infrastructure.logging import AccessLog, configure_logging
+from auth_service.infrastructure.logging import AccessLog, _may_hold_secrets, configure_logging, redact_secrets
 
 FIELDS = {"method": "GET", "path": "/api/v1/users/me", "status": 200, "duration_ms": 1.5, "ip": "127.0.0.1",
           "trace_id": "trace-1"}
@@ -153,3 +155,27 @@ def test_secrets_in_context_or_fields_are_redacted(json_logs: pytest.CaptureFixt
     (line,) = _lines(json_logs)
     assert line["password"] == "[redacted]" and line["trace_id"] == "[redacted]"
     assert "hunter2" not in json.dumps(line) and token not in json.dumps(line)
+
+
+@pytest.mark.parametrize("value", [
+    "eyJhbGciOi.eyJzdWIiOi.c2ln", "Bearer abcdefghijklmnopqrstu", "BASIC abcdefghijklmnopqrstu",
+    "ba\u017fic abcdefghijklmnopqrstu",  # long s: the regex's case-insensitive match knows it, str.lower() does not
+    "bas\u0131c abcdefghijklmnopqrstu",  # dotless i, likewise
+])
+def test_the_quick_secret_check_sends_every_possible_secret_to_redaction(value: str) -> None:
+    line = {"timestamp": "2026-11-23T20:00:00Z", "level": "info", "event": "http_request", **FIELDS}
+
+    assert not _may_hold_secrets(line)
+    assert _may_hold_secrets({**line, "path": f"/x/{value}"})
+    assert redact_secrets(None, "", {**line, "path": f"/x/{value}"})["path"] == "/x/[redacted]"
+
+
+_FRAGMENTS = ["eyJ", "a.", "b-", "Bearer ", "basic", "BaSiC\t", "\u017f", "\u0131", "0123456789abcdef", "\0", ".",
+              " ", "é"]
+_TEXT = st.lists(st.sampled_from(_FRAGMENTS), max_size=12).map("".join) | st.text(max_size=40)
+
+
+@given(st.dictionaries(st.sampled_from(["path", "ip", "trace_id", "method", "user_agent"]), _TEXT, max_size=5))
+def test_a_line_judged_free_of_secrets_is_one_redaction_leaves_unchanged(fields: dict[str, str]) -> None:
+    if not _may_hold_secrets(fields):
+        assert redact_secrets(None, "", fields) == fields
