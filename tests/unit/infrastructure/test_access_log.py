@@ -4,19 +4,28 @@ import asyncio
 import io
 import json
 import logging
+import re
 import sys
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
+from unittest import mock
 
 import pytest
 import structlog
 from hypothesis import given
 from hypothesis import strategies as st
 
-from auth_service.infrastructure.logging import AccessLog, _may_hold_secrets, configure_logging, redact_secrets
+from auth_service.infrastructure.logging import (
+    AccessLog,
+    _may_hold_secrets,
+    _utc_timestamp,
+    configure_logging,
+    redact_secrets,
+)
 
-FIELDS = {"method": "GET", "path": "/api/v1/users/me", "status": 200, "duration_ms": 1.5, "ip": "127.0.0.1",
-          "trace_id": "trace-1"}
+FIELDS = {"trace_id": "trace-1", "user_id": "USR-1", "ip": "127.0.0.1", "method": "GET", "path": "/api/v1/users/me",
+          "status": 200, "duration_ms": 1.5}
 
 
 @pytest.fixture
@@ -43,6 +52,15 @@ def test_the_access_line_is_the_line_structlog_would_write(json_logs: pytest.Cap
     assert {k: v for k, v in direct.items() if k != "timestamp"} == \
         {k: v for k, v in through_structlog.items() if k != "timestamp"}
     assert str(direct["timestamp"]).endswith("Z")
+
+
+@given(st.floats(min_value=1e9, max_value=4e9))
+def test_the_timestamp_is_the_utc_time_to_the_microsecond(now: float) -> None:
+    with mock.patch("time.time", return_value=now):
+        stamp = _utc_timestamp()
+
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", stamp)
+    assert 0 <= now - datetime.fromisoformat(stamp).timestamp() < 2e-6  # truncated, never ahead
 
 
 def test_the_access_line_is_redacted_and_filtered_by_level(json_logs: pytest.CaptureFixture[str]) -> None:
@@ -146,11 +164,10 @@ def test_without_an_event_loop_every_line_is_flushed(monkeypatch: pytest.MonkeyP
     assert json.loads(stdout.written)["status"] == 200
 
 
-def test_secrets_in_context_or_fields_are_redacted(json_logs: pytest.CaptureFixture[str]) -> None:
-    structlog.contextvars.bind_contextvars(password="hunter2")
+def test_secrets_in_fields_are_redacted(json_logs: pytest.CaptureFixture[str]) -> None:
     token = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"
 
-    AccessLog()(logging.INFO, **{**FIELDS, "trace_id": token})
+    AccessLog()(logging.INFO, **{**FIELDS, "trace_id": token, "password": "hunter2"})
 
     (line,) = _lines(json_logs)
     assert line["password"] == "[redacted]" and line["trace_id"] == "[redacted]"

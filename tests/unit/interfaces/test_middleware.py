@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -14,6 +15,7 @@ from starlette.routing import Route, Router
 from starlette.types import Receive, Scope, Send
 
 from auth_service.application.ports import Metrics
+from auth_service.domain.principal import Principal
 from auth_service.infrastructure.logging import configure_logging
 from auth_service.infrastructure.metrics import PrometheusMetrics as HttpMetrics
 from auth_service.interfaces.http.client_ip import ClientIpResolver
@@ -22,10 +24,14 @@ from auth_service.interfaces.http.middleware import (
     ErrorHandler,
     PayloadTooLarge,
     RequestContextMiddleware,
+    identify,
 )
 
 MIB = 1_048_576
 JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJVU1ItMSJ9.c2lnbmF0dXJl"
+PRINCIPAL = Principal(user_id="USR-7", subject="USR-7", session_id="SES-1", email="ada@example.com",
+                      email_verified=True, role="user", company_id=None, network_id="", station_id="",
+                      expires_at=datetime(2030, 1, 1, tzinfo=UTC), claims={})
 
 
 def build_app(
@@ -39,6 +45,13 @@ def build_app(
         structlog.get_logger("test").info("inside_route", user_id=user_id)
         logging.getLogger("uvicorn.error").warning("a stdlib line")
         return {"trace_id": request.state.trace_id, "client_ip": request.state.client_ip}
+
+    @api.get("/whoami")
+    async def whoami(request: Request) -> dict[str, str]:
+        structlog.get_logger("test").info("before_identify")
+        identify(request.scope, PRINCIPAL)
+        structlog.get_logger("test").info("after_identify")
+        return {"id": PRINCIPAL.user_id}
 
     @api.post("/echo")
     async def echo(request: Request) -> dict[str, int]:
@@ -434,7 +447,7 @@ async def test_the_access_line_is_json_with_the_trace_id_and_no_query_string(
     assert access["trace_id"] == "trace-1"
     assert access["path"] == "/api/v1/users/USR-1"
     assert (access["method"], access["status"], access["ip"]) == ("GET", 200, "127.0.0.1")
-    assert access["level"] == "info"
+    assert access["level"] == "info" and access["user_id"] is None  # no caller named
     assert isinstance(access["duration_ms"], float)
     assert access["timestamp"].endswith("Z")
     assert list(access)[:3] == ["timestamp", "level", "event"]
@@ -452,6 +465,18 @@ async def test_every_line_of_a_request_carries_its_trace_id_even_stdlib_ones(
     assert events["a stdlib line"]["trace_id"] == "trace-2"
     assert events["a stdlib line"]["level"] == "warning"
     assert structlog.contextvars.get_contextvars() == {}
+
+
+async def test_once_the_caller_is_named_its_lines_and_the_access_line_carry_its_user_id(
+    client: httpx.AsyncClient, json_logs: pytest.CaptureFixture[str]
+) -> None:
+    await client.get("/api/v1/whoami")
+
+    events = {line["event"]: line for line in log_lines(json_logs)}
+    assert events["before_identify"]["user_id"] is None
+    assert events["after_identify"]["user_id"] == "USR-7"
+    assert events["http_request"]["user_id"] == "USR-7"
+    assert structlog.contextvars.get_contextvars() == {}  # nothing outlives the request
 
 
 async def test_an_unhandled_error_is_logged_once_with_its_trace_id(

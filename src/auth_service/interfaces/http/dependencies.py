@@ -11,6 +11,7 @@ from auth_service.application.errors import UnauthenticatedError
 from auth_service.application.ports import RequestContext
 from auth_service.bootstrap import Container
 from auth_service.domain.principal import Principal
+from auth_service.interfaces.http.middleware import identify
 
 # Dependencies are async: sync ones would each hop to the thread pool on the hot path.
 # OAuth2 password flow rather than plain HTTP bearer in the document, so that Swagger UI's Authorize
@@ -47,7 +48,7 @@ async def bearer_token(token: Annotated[str | None, Depends(_bearer)]) -> str:
 async def current_principal(request: Request, handlers: HandlersDep,
                             token: Annotated[str, Depends(bearer_token)]) -> Principal:
     principal = await handlers.authenticate.verified(token)
-    request.state.principal = principal  # for the audit record of a refused attempt
+    identify(request.scope, principal)  # the log lines' user_id, and the audit record of a refused attempt
     return principal
 
 

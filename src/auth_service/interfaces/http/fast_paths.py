@@ -35,6 +35,7 @@ from auth_service.domain.principal import Principal
 from auth_service.interfaces.http.dependencies import request_context
 from auth_service.interfaces.http.errors import on_dependency_error, on_domain_error
 from auth_service.interfaces.http.mfa_schemas import MfaChallengeResponse
+from auth_service.interfaces.http.middleware import identify
 from auth_service.interfaces.http.schemas import LoginRequest, TokenPairResponse
 
 VALIDATE_TOKEN_PATH = "/api/v1/auth/validate-token"
@@ -79,7 +80,8 @@ class _BearerFastPath:
         if principal is None:
             await self.app(scope, receive, send)
             return
-        state = scope.get("state") or {}
+        identify(scope, principal)
+        state = scope["state"]
         try:
             await self._container.rate_limiter.hit("default", state.get("client_ip"))
         except DomainError as exc:

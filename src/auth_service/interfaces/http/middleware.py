@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from auth_service.domain.principal import Principal
 from auth_service.interfaces.http.client_ip import ClientIpResolver
 
 MAX_BODY_BYTES = 1_048_576
@@ -43,6 +44,13 @@ class AccessLogWriter(Protocol):
     def __call__(self, level: int, **fields: Any) -> None: ...
 
 
+def identify(scope: Scope, principal: Principal) -> None:
+    """The request is the principal's: its access line and every line logged from now on carry its
+    user_id (RequestContextMiddleware resets the logging context when the request ends)."""
+    scope.setdefault("state", {})["principal"] = principal
+    structlog.contextvars.bind_contextvars(user_id=principal.user_id)
+
+
 class PayloadTooLarge(HTTPException):
     """The request body grew past the limit while the app was reading it (413 `payload_too_large`).
 
@@ -60,9 +68,10 @@ class PayloadTooLarge(HTTPException):
 class RequestContextMiddleware:
     """Gives every HTTP request a trace id and a client IP, and every response its common headers.
 
-    Puts `trace_id` and `client_ip` in `request.state` and in the structlog context, answers
-    with `X-Request-ID`, `X-Content-Type-Options: nosniff` (and `Cache-Control: no-store`
-    under /api/v1), writes one `http_request` log line and records the request's metrics.
+    Puts `trace_id` and `client_ip` in `request.state` and in the structlog context (with `user_id`,
+    null until `identify` names the caller), answers with `X-Request-ID`, `X-Content-Type-Options:
+    nosniff` (and `Cache-Control: no-store` under /api/v1), writes one `http_request` log line (its
+    fields: that context, the status and the duration) and records the request's metrics.
     An exception escaping the app before it answered is answered here, by `error_handler`
     (which then logs it) or else as a logged 500 `internal_error` envelope, so that even that
     response carries the headers above: Starlette's own handler for `Exception` runs
@@ -122,7 +131,9 @@ class RequestContextMiddleware:
         # For every line logged while the request runs; reset when it ends (cheaper than clearing,
         # which walks every context variable), so that nothing outlives the request even where a
         # caller runs the app in its own task (a test client).
-        bound = structlog.contextvars.bind_contextvars(trace_id=trace_id, ip=client_ip, method=method, path=path)
+        # user_id: set by `identify` once a bearer token names the caller.
+        bound = structlog.contextvars.bind_contextvars(trace_id=trace_id, user_id=None, ip=client_ip, method=method,
+                                                       path=path)
         try:
             await self.app(scope, receive, send_with_headers)
         except Exception as exc:
@@ -133,14 +144,16 @@ class RequestContextMiddleware:
         finally:
             final_status = status if status is not None else _CLIENT_CLOSED_REQUEST
             duration = time.perf_counter() - started_at
+            principal = state.get("principal")
             self._access_log(
                 logging.ERROR if final_status >= 500 else logging.INFO,
+                trace_id=trace_id,
+                user_id=principal.user_id if principal is not None else None,
+                ip=client_ip,
                 method=method,
                 path=path,
                 status=final_status,
                 duration_ms=round(duration * 1000, 2),
-                ip=client_ip,
-                trace_id=trace_id,
             )
             if self._metrics is not None:
                 self._metrics.observe(method, _route_label(scope, root_path), final_status, duration)
