@@ -68,7 +68,7 @@ from auth_service.infrastructure.db.unit_of_work import CommitHooks, SqlUnitOfWo
 from auth_service.infrastructure.db.views import SqlCompanyViews, SqlUserViews
 from auth_service.infrastructure.identity import LocalIdentityProvider
 from auth_service.infrastructure.keycloak.tokens import KeycloakAccessTokens
-from auth_service.infrastructure.logging import AccessLog, configure_logging
+from auth_service.infrastructure.logging import AccessLog, configure_logging, request_log_fields
 from auth_service.infrastructure.mail.outbox import OutboxWorker
 from auth_service.infrastructure.mail.senders import ConsoleSender, MailSender, SmtpSender
 from auth_service.infrastructure.metrics import PrometheusMetrics
@@ -417,4 +417,4 @@ def build_from_environment() -> Container:
 
 
 __all__ = ["AccessLog", "ConfigurationError", "Container", "Settings", "build_container", "build_from_environment",
-           "configure_logging", "load_settings", "production_problems", "upgrade_to_head"]
+           "configure_logging", "load_settings", "production_problems", "request_log_fields", "upgrade_to_head"]

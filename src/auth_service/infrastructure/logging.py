@@ -11,6 +11,7 @@ import re
 import sys
 import time
 from collections.abc import Mapping
+from contextvars import ContextVar
 from typing import Any, Literal
 
 import orjson
@@ -36,6 +37,21 @@ _QUIET_LOGGERS = {
 }
 _MAX_DEPTH = 5
 
+# The fields of the request being served (trace_id, user_id, ip, method, path) for every line logged
+# while it runs: one variable holding a dict the request owns, set and reset once per request (and
+# the caller named by updating the dict), where structlog's bind_contextvars sets and resets one
+# variable per key (~5 µs a request).
+request_log_fields: ContextVar[dict[str, Any] | None] = ContextVar("request_log_fields", default=None)
+
+
+def merge_request_fields(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
+    """Adds the request's fields to a line (a key the line sets itself wins, as with structlog's contextvars)."""
+    fields = request_log_fields.get()
+    if fields:
+        for key, value in fields.items():
+            event_dict.setdefault(key, value)
+    return event_dict
+
 
 def configure_logging(level: str, fmt: Literal["json", "console"]) -> None:
     """Send structlog and stdlib logging to stdout through the same processors; safe to call again."""
@@ -44,6 +60,7 @@ def configure_logging(level: str, fmt: Literal["json", "console"]) -> None:
         raise ValueError(f"LOG_LEVEL: unknown level {level!r}")
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
+        merge_request_fields,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
@@ -106,9 +123,9 @@ class AccessLog:
     """Writes the one line per request of SPEC §8. With JSON logs it renders the line itself, with
     the same keys and redaction as the structlog chain but for a fraction of its cost (the chain
     through stdlib logging costs more than a cached bearer check); otherwise, or before logging is
-    configured, it goes through structlog like any other line. The caller passes the request's whole
-    context as fields: the line does not read the context variables (a walk of the task's context,
-    ~4 µs a request, for what the middleware already holds).
+    configured, it goes through structlog like any other line. The caller passes the request's
+    fields: the line does not read the context (structlog's context variables are a walk of the
+    task's context, ~4 µs a request, for what the middleware already holds).
 
     Access lines are not written one by one: a write system call per request cost as much as the
     cached bearer check (more when stdout is a file). They wait in a buffer of their own, not in

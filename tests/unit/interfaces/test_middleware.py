@@ -16,7 +16,7 @@ from starlette.types import Receive, Scope, Send
 
 from auth_service.application.ports import Metrics
 from auth_service.domain.principal import Principal
-from auth_service.infrastructure.logging import configure_logging
+from auth_service.infrastructure.logging import configure_logging, request_log_fields
 from auth_service.infrastructure.metrics import PrometheusMetrics as HttpMetrics
 from auth_service.interfaces.http.client_ip import ClientIpResolver
 from auth_service.interfaces.http.middleware import (
@@ -464,7 +464,7 @@ async def test_every_line_of_a_request_carries_its_trace_id_even_stdlib_ones(
     assert events["inside_route"]["trace_id"] == "trace-2"
     assert events["a stdlib line"]["trace_id"] == "trace-2"
     assert events["a stdlib line"]["level"] == "warning"
-    assert structlog.contextvars.get_contextvars() == {}
+    assert structlog.contextvars.get_contextvars() == {} and request_log_fields.get() is None
 
 
 async def test_once_the_caller_is_named_its_lines_and_the_access_line_carry_its_user_id(
@@ -476,7 +476,7 @@ async def test_once_the_caller_is_named_its_lines_and_the_access_line_carry_its_
     assert events["before_identify"]["user_id"] is None
     assert events["after_identify"]["user_id"] == "USR-7"
     assert events["http_request"]["user_id"] == "USR-7"
-    assert structlog.contextvars.get_contextvars() == {}  # nothing outlives the request
+    assert structlog.contextvars.get_contextvars() == {} and request_log_fields.get() is None  # nothing outlives the request
 
 
 async def test_an_unhandled_error_is_logged_once_with_its_trace_id(

@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from auth_service.bootstrap import request_log_fields
 from auth_service.domain.principal import Principal
 from auth_service.interfaces.http.client_ip import ClientIpResolver
 
@@ -46,9 +47,11 @@ class AccessLogWriter(Protocol):
 
 def identify(scope: Scope, principal: Principal) -> None:
     """The request is the principal's: its access line and every line logged from now on carry its
-    user_id (RequestContextMiddleware resets the logging context when the request ends)."""
+    user_id."""
     scope.setdefault("state", {})["principal"] = principal
-    structlog.contextvars.bind_contextvars(user_id=principal.user_id)
+    fields = request_log_fields.get()
+    if fields is not None:  # the request's own dict, set by RequestContextMiddleware
+        fields["user_id"] = principal.user_id
 
 
 class PayloadTooLarge(HTTPException):
@@ -68,10 +71,11 @@ class PayloadTooLarge(HTTPException):
 class RequestContextMiddleware:
     """Gives every HTTP request a trace id and a client IP, and every response its common headers.
 
-    Puts `trace_id` and `client_ip` in `request.state` and in the structlog context (with `user_id`,
-    null until `identify` names the caller), answers with `X-Request-ID`, `X-Content-Type-Options:
-    nosniff` (and `Cache-Control: no-store` under /api/v1), writes one `http_request` log line (its
-    fields: that context, the status and the duration) and records the request's metrics.
+    Puts `trace_id` and `client_ip` in `request.state` and in the fields of every line logged while
+    the request runs (with `user_id`, null until `identify` names the caller), answers with
+    `X-Request-ID`, `X-Content-Type-Options: nosniff` (and `Cache-Control: no-store` under /api/v1),
+    writes one `http_request` log line (those fields, the status and the duration) and records the
+    request's metrics.
     An exception escaping the app before it answered is answered here, by `error_handler`
     (which then logs it) or else as a logged 500 `internal_error` envelope, so that even that
     response carries the headers above: Starlette's own handler for `Exception` runs
@@ -128,12 +132,12 @@ class RequestContextMiddleware:
                 message["headers"] = _with_headers(message.get("headers") or (), common_headers)
             await send(message)
 
-        # For every line logged while the request runs; reset when it ends (cheaper than clearing,
-        # which walks every context variable), so that nothing outlives the request even where a
+        # For every line logged while the request runs (user_id: set by `identify` once a bearer token
+        # names the caller); reset when it ends, so that nothing outlives the request even where a
         # caller runs the app in its own task (a test client).
-        # user_id: set by `identify` once a bearer token names the caller.
-        bound = structlog.contextvars.bind_contextvars(trace_id=trace_id, user_id=None, ip=client_ip, method=method,
-                                                       path=path)
+        fields: dict[str, Any] = {"trace_id": trace_id, "user_id": None, "ip": client_ip, "method": method,
+                                  "path": path}
+        bound = request_log_fields.set(fields)
         try:
             await self.app(scope, receive, send_with_headers)
         except Exception as exc:
@@ -144,20 +148,11 @@ class RequestContextMiddleware:
         finally:
             final_status = status if status is not None else _CLIENT_CLOSED_REQUEST
             duration = time.perf_counter() - started_at
-            principal = state.get("principal")
-            self._access_log(
-                logging.ERROR if final_status >= 500 else logging.INFO,
-                trace_id=trace_id,
-                user_id=principal.user_id if principal is not None else None,
-                ip=client_ip,
-                method=method,
-                path=path,
-                status=final_status,
-                duration_ms=round(duration * 1000, 2),
-            )
+            self._access_log(logging.ERROR if final_status >= 500 else logging.INFO, **fields, status=final_status,
+                             duration_ms=round(duration * 1000, 2))
             if self._metrics is not None:
                 self._metrics.observe(method, _route_label(scope, root_path), final_status, duration)
-            structlog.contextvars.reset_contextvars(**bound)
+            request_log_fields.reset(bound)
 
     async def _answer_error(self, exc: Exception, scope: Scope, receive: Receive, send: Send,
                             trace_id: str) -> None:
