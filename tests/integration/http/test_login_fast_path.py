@@ -30,13 +30,13 @@ def settings_overrides() -> dict[str, Any]:
 def fast_answers(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
     """The bodies the fast path wrote."""
     answered: list[bytes] = []
-    login_body = fast_paths.login_body
+    tokens_body = fast_paths.tokens_body
 
     def counted(*args: Any) -> bytes:
-        answered.append(login_body(*args))
+        answered.append(tokens_body(*args))
         return answered[-1]
 
-    monkeypatch.setattr(fast_paths, "login_body", counted)
+    monkeypatch.setattr(fast_paths, "tokens_body", counted)
     return answered
 
 

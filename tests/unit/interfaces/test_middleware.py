@@ -476,7 +476,8 @@ async def test_once_the_caller_is_named_its_lines_and_the_access_line_carry_its_
     assert events["before_identify"]["user_id"] is None
     assert events["after_identify"]["user_id"] == "USR-7"
     assert events["http_request"]["user_id"] == "USR-7"
-    assert structlog.contextvars.get_contextvars() == {} and request_log_fields.get() is None  # nothing outlives the request
+    # Nothing outlives the request.
+    assert structlog.contextvars.get_contextvars() == {} and request_log_fields.get() is None
 
 
 async def test_an_unhandled_error_is_logged_once_with_its_trace_id(

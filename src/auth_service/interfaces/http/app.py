@@ -12,7 +12,12 @@ from auth_service import __version__
 from auth_service.bootstrap import AccessLog, Container
 from auth_service.interfaces.http.client_ip import ClientIpResolver
 from auth_service.interfaces.http.errors import install_error_handlers
-from auth_service.interfaces.http.fast_paths import GetMeFastPath, LoginFastPath, ValidateTokenFastPath
+from auth_service.interfaces.http.fast_paths import (
+    GetMeFastPath,
+    LoginFastPath,
+    RefreshFastPath,
+    ValidateTokenFastPath,
+)
 from auth_service.interfaces.http.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from auth_service.interfaces.http.openapi import document_validation_errors_as_envelope
 from auth_service.interfaces.http.rate_limits import default_rate_limit
@@ -65,8 +70,9 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(wellknown.router)
     app.include_router(ops.router)
 
-    # Innermost: they answer a valid bearer check, GET /users/me and a login with the context (client
-    # IP) and CORS in place. Validate-token, the hottest, is the outer one: it passes fewer layers.
+    # Innermost: they answer a valid bearer check, GET /users/me, a login and a refresh with the context
+    # (client IP) and CORS in place. Validate-token, the hottest, is the outer one: it passes fewer layers.
+    app.add_middleware(RefreshFastPath, container=container)
     app.add_middleware(LoginFastPath, container=container)
     app.add_middleware(GetMeFastPath, container=container)
     app.add_middleware(ValidateTokenFastPath, container=container)

@@ -1,5 +1,6 @@
 """Hot paths as pure ASGI answers: `GET /api/v1/auth/validate-token` and `GET /api/v1/users/me`
-with a good token, and `POST /api/v1/auth/login` with a well-formed JSON body.
+with a good token, `POST /api/v1/auth/login` and `POST /api/v1/auth/refresh` with a well-formed
+JSON body.
 
 Every other service calls validate-token on every request it serves, so its cost is their latency;
 clients read /users/me on every page load. Through FastAPI both pay for route matching over every
@@ -10,9 +11,11 @@ claims, revocation, the default rate limit) and the same body as the routes. Eve
 whatever is unusual or wrong, goes on to the route, which answers it (and its errors) as before.
 
 A login costs a password hash, and on two cores every millisecond of the event loop's is taken from
-the hashes: LoginFastPath validates the body with the route's own model and calls the same handler,
-then answers its outcome and its errors as the route and the app's error handlers do. A body the
-model refuses (or not sent as `application/json`) goes on to the route, which answers the 422.
+the hashes; a refresh is a few statements and a signature, and FastAPI's routing, dependencies and
+body handling cost it another millisecond. LoginFastPath and RefreshFastPath validate the body with
+the route's own model and call the same handler, then answer its outcome and its errors as the
+route and the app's error handlers do. A body the model refuses (or not sent as `application/json`)
+goes on to the route, which answers the 422.
 """
 
 from __future__ import annotations
@@ -21,13 +24,14 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from auth_service.application.commands.log_in import LogIn
+from auth_service.application.commands.refresh_tokens import RefreshTokens
 from auth_service.application.commands.verify_mfa import ChallengeIssued
-from auth_service.application.ports import IssuedTokens
+from auth_service.application.ports import IssuedTokens, RequestContext
 from auth_service.application.views import UserView
 from auth_service.bootstrap import Container
 from auth_service.domain.errors import DomainError
@@ -36,11 +40,12 @@ from auth_service.interfaces.http.dependencies import request_context
 from auth_service.interfaces.http.errors import on_dependency_error, on_domain_error
 from auth_service.interfaces.http.mfa_schemas import MfaChallengeResponse
 from auth_service.interfaces.http.middleware import identify
-from auth_service.interfaces.http.schemas import LoginRequest, TokenPairResponse
+from auth_service.interfaces.http.schemas import LoginRequest, RefreshRequest, TokenPairResponse
 
 VALIDATE_TOKEN_PATH = "/api/v1/auth/validate-token"
 ME_PATH = "/api/v1/users/me"
 LOGIN_PATH = "/api/v1/auth/login"
+REFRESH_PATH = "/api/v1/auth/refresh"
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
@@ -132,18 +137,25 @@ class GetMeFastPath(_BearerFastPath):
         return True
 
 
-class LoginFastPath:
-    """`POST /api/v1/auth/login` with a JSON body LoginRequest accepts. Install inside
-    RequestContextMiddleware (the client IP, the trace id, the common headers) and
+class _JsonBodyFastPath:
+    """`POST <path>` with a JSON body the route's model (`form`) accepts: `_answer` runs the route's
+    handler and returns the route's body; its errors are answered by the app's own handlers. Install
+    inside RequestContextMiddleware (the client IP, the trace id, the common headers) and
     BodySizeLimitMiddleware (which refuses a body too big while it is read here)."""
+
+    path: str
+    form: type[BaseModel]
 
     def __init__(self, app: ASGIApp, container: Container) -> None:
         self.app = app
         self._container = container
-        self._route = _RouteLabel(LOGIN_PATH)
+        self._route = _RouteLabel(self.path)
+
+    async def _answer(self, form: Any, ctx: RequestContext) -> bytes:
+        raise NotImplementedError
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (scope["type"] != "http" or scope["path"] != LOGIN_PATH or scope["method"] != "POST"
+        if (scope["type"] != "http" or scope["path"] != self.path or scope["method"] != "POST"
                 or _header(scope["headers"], b"content-type") != b"application/json"):
             await self.app(scope, receive, send)
             return
@@ -151,7 +163,7 @@ class LoginFastPath:
         if gone:  # the client went away while sending: nothing to answer
             return
         try:
-            form = LoginRequest.model_validate_json(body)
+            form = self.form.model_validate_json(body)
         except ValidationError:
             await self.app(scope, _replay(body, receive), send)  # the route answers the 422
             return
@@ -160,8 +172,7 @@ class LoginFastPath:
         ctx = await request_context(Request(scope, receive))  # the route's own dependency
         try:
             await container.rate_limiter.hit("default", ctx.ip)  # the API router's dependency
-            outcome = await container.log_in(LogIn(email=form.email, password=form.password.get_secret_value(),
-                                                   ctx=ctx))
+            payload = await self._answer(form, ctx)
         except DomainError as exc:
             response = await on_domain_error(Request(scope, receive), exc)
             await response(scope, receive, send)
@@ -170,14 +181,32 @@ class LoginFastPath:
             response = await on_dependency_error(container.is_unavailable)(Request(scope, receive), exc)
             await response(scope, receive, send)
             return
-        payload = login_body(outcome, container.clock.now())
         await send({"type": "http.response.start", "status": 200,
                     "headers": [*_JSON_HEADERS, (b"content-length", str(len(payload)).encode())]})
         await send({"type": "http.response.body", "body": payload})
 
 
-def login_body(outcome: IssuedTokens | ChallengeIssued, now: datetime) -> bytes:
-    """The route's body: its response models, serialised by pydantic as FastAPI does."""
+class LoginFastPath(_JsonBodyFastPath):
+    path, form = LOGIN_PATH, LoginRequest
+
+    async def _answer(self, form: LoginRequest, ctx: RequestContext) -> bytes:
+        container = self._container
+        outcome = await container.log_in(LogIn(email=form.email, password=form.password.get_secret_value(), ctx=ctx))
+        return tokens_body(outcome, container.clock.now())
+
+
+class RefreshFastPath(_JsonBodyFastPath):
+    path, form = REFRESH_PATH, RefreshRequest
+
+    async def _answer(self, form: RefreshRequest, ctx: RequestContext) -> bytes:
+        container = self._container
+        tokens = await container.refresh_tokens(RefreshTokens(refresh_token=form.refresh_token, ctx=ctx))
+        return tokens_body(tokens, container.clock.now())
+
+
+def tokens_body(outcome: IssuedTokens | ChallengeIssued, now: datetime) -> bytes:
+    """The body of the login and refresh routes: their response models, serialised by pydantic as
+    FastAPI does."""
     if isinstance(outcome, ChallengeIssued):
         challenge = MfaChallengeResponse(mfa_token=outcome.mfa_token, expires_in=outcome.expires_in)
         return challenge.__pydantic_serializer__.to_json(challenge)
