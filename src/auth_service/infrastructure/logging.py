@@ -195,9 +195,10 @@ def _utc_timestamp() -> str:
     global _second
     now = time.time()
     second = int(now)
-    if second != _second[0]:
-        _second = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
-    return f"{_second[1]}.{int((now - second) * 1_000_000):06d}Z"
+    cached = _second  # read once: another thread may replace it meanwhile
+    if second != cached[0]:
+        cached = _second = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+    return f"{cached[1]}.{int((now - second) * 1_000_000):06d}Z"
 
 
 def write_pending_access_lines() -> None:
