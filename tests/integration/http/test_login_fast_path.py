@@ -5,7 +5,6 @@ model refuses). Every other login test goes through it too. On SQLite and Postgr
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import httpx
@@ -14,11 +13,15 @@ import pytest
 from auth_service.bootstrap import Container
 from auth_service.interfaces.http import fast_paths
 from tests.doubles import FixedClock, Mailbox
+from tests.integration.http.fast_path_checks import (
+    ROUTED_JSON,
+    assert_same_headers,
+    assert_same_token_pair,
+    requests_counted,
+)
 from tests.integration.http.flows import API, PASSWORD, error_code, register_verified
 
 LOGIN = f"{API}/auth/login"
-ROUTED = {"Content-Type": "application/json; charset=utf-8"}  # a content type the fast path leaves alone
-COMMON_HEADERS = ("content-type", "cache-control", "x-content-type-options")
 
 
 @pytest.fixture
@@ -26,30 +29,10 @@ def settings_overrides() -> dict[str, Any]:
     return {"rate_limit_enabled": False}  # the lockout tests fail more often than RATE_LIMIT_LOGIN allows
 
 
-@pytest.fixture
-def fast_answers(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
-    """The bodies the fast path wrote."""
-    answered: list[bytes] = []
-    tokens_body = fast_paths.tokens_body
-
-    def counted(*args: Any) -> bytes:
-        answered.append(tokens_body(*args))
-        return answered[-1]
-
-    monkeypatch.setattr(fast_paths, "tokens_body", counted)
-    return answered
-
-
 async def _both(client: httpx.AsyncClient, body: dict[str, Any]) -> tuple[httpx.Response, httpx.Response]:
     fast = await client.post(LOGIN, json=body)
-    routed = await client.post(LOGIN, json=body, headers=ROUTED)
+    routed = await client.post(LOGIN, json=body, headers=ROUTED_JSON)
     return fast, routed
-
-
-def _same_headers(fast: httpx.Response, routed: httpx.Response) -> None:
-    for name in COMMON_HEADERS:
-        assert fast.headers[name] == routed.headers[name], name
-    assert fast.headers["x-request-id"] != routed.headers["x-request-id"]
 
 
 async def test_a_login_is_answered_byte_for_byte_as_the_route_answers_it(
@@ -60,15 +43,9 @@ async def test_a_login_is_answered_byte_for_byte_as_the_route_answers_it(
 
     assert fast.status_code == routed.status_code == 200, (fast.text, routed.text)
     assert fast_answers == [fast.content]  # the fast path answered the first, the route the second
-    _same_headers(fast, routed)
-    # The clock is fixed: only the tokens and the session differ.
-    mine, theirs = fast.json(), routed.json()
-    assert {key for key in mine if mine[key] != theirs[key]} == {"access_token", "refresh_token", "session_id"}
-    swapped = fast.content
-    for key in ("access_token", "refresh_token", "session_id"):
-        swapped = swapped.replace(mine[key].encode(), theirs[key].encode())
-    assert swapped == routed.content
-    assert mine["user"]["last_login_at"] == clock.now().isoformat().replace("+00:00", "Z")
+    assert_same_headers(fast, routed)
+    assert_same_token_pair(fast, routed)
+    assert fast.json()["user"]["last_login_at"] == clock.now().isoformat().replace("+00:00", "Z")
 
 
 @pytest.mark.parametrize(("body", "status", "code"), [
@@ -87,7 +64,7 @@ async def test_a_refused_login_is_answered_as_the_route_answers_it(
 
     assert (fast.status_code, error_code(fast)) == (routed.status_code, error_code(routed)) == (status, code)
     assert fast.json()["error"]["message"] == routed.json()["error"]["message"]
-    _same_headers(fast, routed)
+    assert_same_headers(fast, routed)
     assert fast_answers == []
 
 
@@ -109,7 +86,7 @@ async def test_a_locked_account_is_answered_as_the_route_answers_it(
 async def test_a_body_the_model_refuses_goes_on_to_the_route(
         client: httpx.AsyncClient, content: bytes, fast_answers: list[bytes]) -> None:
     fast = await client.post(LOGIN, content=content, headers={"Content-Type": "application/json"})
-    routed = await client.post(LOGIN, content=content, headers=ROUTED)
+    routed = await client.post(LOGIN, content=content, headers=ROUTED_JSON)
 
     assert fast.status_code == routed.status_code == 422
     assert {**fast.json()["error"], "trace_id": None} == {**routed.json()["error"], "trace_id": None}
@@ -147,10 +124,7 @@ async def test_fast_logins_are_counted_under_the_route_template(client: httpx.As
     metrics = (await client.get("/metrics")).text
 
     for status, count in (("200", 2), ("401", 1)):
-        pattern = rf'http_requests_total\{{(?=[^}}]*method="POST")(?=[^}}]*route="{re.escape(LOGIN)}")' \
-                  rf'(?=[^}}]*status="{status}")[^}}]*\}} (\S+)'
-        match = re.search(pattern, metrics)
-        assert match is not None and float(match.group(1)) == count, status
+        assert requests_counted(metrics, "POST", LOGIN, status) == count, status
 
 
 @pytest.mark.parametrize("settings_overrides", [

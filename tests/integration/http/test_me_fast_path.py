@@ -5,7 +5,6 @@ On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,6 +19,7 @@ from auth_service.infrastructure.db.fast_reads import AsyncpgUserViews
 from auth_service.infrastructure.db.views import SqlUserViews
 from auth_service.interfaces.http.schemas import UserResponse
 from tests.doubles import FixedClock, Mailbox
+from tests.integration.http.fast_path_checks import requests_counted
 from tests.integration.http.flows import API, bearer, error_code, signed_in
 
 ME = f"{API}/users/me"
@@ -162,10 +162,7 @@ async def test_fast_path_requests_are_counted_under_the_route_template(client: h
 
     metrics = (await client.get("/metrics")).text
 
-    pattern = rf'http_requests_total\{{(?=[^}}]*method="GET")(?=[^}}]*route="{re.escape(path)}")' \
-              r'(?=[^}]*status="200")[^}]*\} (\S+)'
-    match = re.search(pattern, metrics)
-    assert match is not None and float(match.group(1)) == 3
+    assert requests_counted(metrics, "GET", path, "200") == 3
 
 
 @pytest.mark.parametrize("path", FAST_PATHS)

@@ -5,17 +5,15 @@ The tests send mail to the in-memory Mailbox, so standard output holds nothing b
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
-import structlog
 
 from auth_service.bootstrap import Container
-from auth_service.infrastructure.logging import configure_logging, write_pending_access_lines
+from auth_service.infrastructure.logging import write_pending_access_lines
 from tests.doubles import Mailbox
 from tests.integration.conftest import TEST_SECRET_KEY
 from tests.integration.http.flows import (
@@ -28,6 +26,7 @@ from tests.integration.http.flows import (
     register,
     verification_code,
 )
+from tests.integration.http.logs import service_logging
 
 EMAIL = "ada@example.com"
 RESET_PASSWORD = "violet submarine humming softly"
@@ -39,9 +38,6 @@ CLIENT_SECRET = "rs-secret"
 @pytest.fixture(params=["json", "console"])
 def captured_log(request: pytest.FixtureRequest, capsys: pytest.CaptureFixture[str]) -> Iterator[Callable[[], str]]:
     """Logging as the service configures it, at its most verbose; returns everything written so far."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    configure_logging("debug", request.param)
     output: list[str] = []
 
     def read() -> str:
@@ -50,12 +46,8 @@ def captured_log(request: pytest.FixtureRequest, capsys: pytest.CaptureFixture[s
         output.append(captured.out + captured.err)
         return "".join(output)
 
-    yield read
-    for handler in [h for h in root.handlers if h not in handlers]:
-        root.removeHandler(handler)
-    root.setLevel(level)
-    logging.captureWarnings(False)
-    structlog.reset_defaults()
+    with service_logging("debug", request.param):
+        yield read
 
 
 async def _whole_lifecycle(client: httpx.AsyncClient, mailbox: Mailbox, container: Container) -> list[str]:

@@ -5,35 +5,23 @@ model refuses). Every other refresh test goes through it too. On SQLite and Post
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import httpx
 import pytest
 
-from auth_service.interfaces.http import fast_paths
 from tests.doubles import FixedClock, Mailbox
+from tests.integration.http.fast_path_checks import (
+    ROUTED_JSON,
+    assert_same_headers,
+    assert_same_token_pair,
+    requests_counted,
+)
 from tests.integration.http.flows import API, error_code, login, signed_in
 
 REFRESH = f"{API}/auth/refresh"
-ROUTED = {"Content-Type": "application/json; charset=utf-8"}  # a content type the fast path leaves alone
-COMMON_HEADERS = ("content-type", "cache-control", "x-content-type-options")
 EMAIL = "ada@example.com"
 REUSE_INTERVAL = 10  # REFRESH_REUSE_INTERVAL default
-
-
-@pytest.fixture
-def fast_answers(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
-    """The bodies the fast path wrote."""
-    answered: list[bytes] = []
-    tokens_body = fast_paths.tokens_body
-
-    def counted(*args: Any) -> bytes:
-        answered.append(tokens_body(*args))
-        return answered[-1]
-
-    monkeypatch.setattr(fast_paths, "tokens_body", counted)
-    return answered
 
 
 async def _two_sessions(client: httpx.AsyncClient, mailbox: Mailbox) -> tuple[str, str]:
@@ -42,30 +30,18 @@ async def _two_sessions(client: httpx.AsyncClient, mailbox: Mailbox) -> tuple[st
     return first["refresh_token"], second["refresh_token"]
 
 
-def _same_headers(fast: httpx.Response, routed: httpx.Response) -> None:
-    for name in COMMON_HEADERS:
-        assert fast.headers[name] == routed.headers[name], name
-    assert fast.headers["x-request-id"] != routed.headers["x-request-id"]
-
-
 async def test_a_refresh_is_answered_byte_for_byte_as_the_route_answers_it(
         client: httpx.AsyncClient, mailbox: Mailbox, fast_answers: list[bytes]) -> None:
     one, other = await _two_sessions(client, mailbox)
     fast_answers.clear()  # the logins' (the login's fast path writes the same kind of body)
 
     fast = await client.post(REFRESH, json={"refresh_token": one})
-    routed = await client.post(REFRESH, json={"refresh_token": other}, headers=ROUTED)
+    routed = await client.post(REFRESH, json={"refresh_token": other}, headers=ROUTED_JSON)
 
     assert fast.status_code == routed.status_code == 200, (fast.text, routed.text)
     assert fast_answers == [fast.content]  # the fast path answered the first, the route the second
-    _same_headers(fast, routed)
-    # The clock is fixed: only the tokens and the session differ.
-    mine, theirs = fast.json(), routed.json()
-    assert {key for key in mine if mine[key] != theirs[key]} == {"access_token", "refresh_token", "session_id"}
-    swapped = fast.content
-    for key in ("access_token", "refresh_token", "session_id"):
-        swapped = swapped.replace(mine[key].encode(), theirs[key].encode())
-    assert swapped == routed.content
+    assert_same_headers(fast, routed)
+    assert_same_token_pair(fast, routed)
 
 
 async def test_refused_refreshes_are_answered_as_the_route_answers_them(
@@ -77,15 +53,15 @@ async def test_refused_refreshes_are_answered_as_the_route_answers_them(
     clock.advance(REUSE_INTERVAL + 1)
 
     unknown = [await client.post(REFRESH, json={"refresh_token": "x" * 43}, headers=headers)
-               for headers in (None, ROUTED)]
+               for headers in (None, ROUTED_JSON)]
     replayed = [await client.post(REFRESH, json={"refresh_token": token}, headers=headers)
-                for token, headers in ((one, None), (other, ROUTED))]
+                for token, headers in ((one, None), (other, ROUTED_JSON))]
 
     for (fast, routed), code in ((unknown, "invalid_token"), (replayed, "refresh_token_reused")):
         assert (fast.status_code, error_code(fast)) == (routed.status_code, error_code(routed)) == (401, code)
         assert fast.json()["error"]["message"] == routed.json()["error"]["message"]
         assert fast.headers.get("www-authenticate") == routed.headers.get("www-authenticate")
-        _same_headers(fast, routed)
+        assert_same_headers(fast, routed)
     assert fast_answers == []
 
 
@@ -93,7 +69,7 @@ async def test_refused_refreshes_are_answered_as_the_route_answers_them(
 async def test_a_body_the_model_refuses_goes_on_to_the_route(
         client: httpx.AsyncClient, content: bytes, fast_answers: list[bytes]) -> None:
     fast = await client.post(REFRESH, content=content, headers={"Content-Type": "application/json"})
-    routed = await client.post(REFRESH, content=content, headers=ROUTED)
+    routed = await client.post(REFRESH, content=content, headers=ROUTED_JSON)
 
     assert fast.status_code == routed.status_code == 422
     assert {**fast.json()["error"], "trace_id": None} == {**routed.json()["error"], "trace_id": None}
@@ -110,10 +86,7 @@ async def test_fast_refreshes_are_counted_under_the_route_template(client: httpx
     metrics = (await client.get("/metrics")).text
 
     for status, count in (("200", 2), ("401", 1)):
-        pattern = rf'http_requests_total\{{(?=[^}}]*method="POST")(?=[^}}]*route="{re.escape(REFRESH)}")' \
-                  rf'(?=[^}}]*status="{status}")[^}}]*\}} (\S+)'
-        match = re.search(pattern, metrics)
-        assert match is not None and float(match.group(1)) == count, status
+        assert requests_counted(metrics, "POST", REFRESH, status) == count, status
 
 
 @pytest.mark.parametrize("settings_overrides", [

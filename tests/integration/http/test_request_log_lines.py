@@ -5,38 +5,29 @@ bearer token carries the token's user, on the fast paths and through the routes 
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
-import structlog
 
-from auth_service.infrastructure.logging import configure_logging, write_pending_access_lines
+from auth_service.infrastructure.logging import write_pending_access_lines
 from tests.doubles import Mailbox
 from tests.integration.http.flows import API, bearer, signed_in
+from tests.integration.http.logs import service_logging
 
 SPEC_KEYS = ["timestamp", "level", "event", "trace_id", "user_id", "ip", "method", "path", "status", "duration_ms"]
 
 
 @pytest.fixture
 def access_lines(capsys: pytest.CaptureFixture[str]) -> Iterator[Callable[[], list[dict[str, Any]]]]:
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    configure_logging("info", "json")
-
     def read() -> list[dict[str, Any]]:
         write_pending_access_lines()
         lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
         return [line for line in lines if line["event"] == "http_request"]
 
-    yield read
-    for handler in [h for h in root.handlers if h not in handlers]:
-        root.removeHandler(handler)
-    root.setLevel(level)
-    logging.captureWarnings(False)
-    structlog.reset_defaults()
+    with service_logging("info", "json"):
+        yield read
 
 
 async def test_the_access_line_names_the_caller_of_a_bearer_request(
