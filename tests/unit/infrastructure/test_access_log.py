@@ -74,6 +74,18 @@ def test_the_access_line_is_redacted_and_filtered_by_level(json_logs: pytest.Cap
     assert line["level"] == "error" and line["status"] == 500 and line["path"] == "/x/[redacted]"
 
 
+def test_uvicorns_own_access_lines_are_never_built(json_logs: pytest.CaptureFixture[str]) -> None:
+    # uvicorn formats its access line's arguments (the path with its query string) only when the
+    # logger reaches a handler; the middleware writes the access line instead.
+    configure_logging("info", "json")  # again: pytest hangs its capture on non-propagating loggers
+    uvicorn_access = logging.getLogger("uvicorn.access")
+
+    uvicorn_access.info('%s - "%s %s HTTP/%s" %d', "203.0.113.7", "GET", "/x?token=s3cr3t", "1.1", 200)
+
+    assert not uvicorn_access.hasHandlers()
+    assert "s3cr3t" not in json_logs.readouterr().out
+
+
 def test_console_logs_go_through_structlog(capsys: pytest.CaptureFixture[str]) -> None:
     configure_logging("info", "console")
 
