@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -81,10 +82,30 @@ class PostgresOutage:
         await self._proxy.start()
 
 
+def _exchange(a: Path, b: Path) -> None:
+    """Swap two paths in one step (Linux renameat2 with RENAME_EXCHANGE), so that no connect ever
+    finds the database's path missing, or the database without its WAL; elsewhere in three renames."""
+    renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    if renameat2 is None:
+        middle = a.with_name(a.name + ".swap")
+        os.rename(a, middle)
+        os.rename(b, a)
+        os.rename(middle, b)
+        return
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) != 0:
+        error = ctypes.get_errno()
+        raise OSError(error, os.strerror(error), str(a))
+
+
 class SqliteOutage:
-    # WAL mode: recent commits may still be in auth.db-wal. Moving the main file alone would leave
-    # them behind, and a connect during the outage that made a new file would discard them.
-    _FILES = ("", "-wal", "-shm")
+    """The database file swapped for a directory (which no connect can open) in one step, its WAL
+    and shared memory moved aside behind it; on the way back the WAL first, then the file in one
+    step. Moved one by one, a connect between two renames (a background worker's, in an aiosqlite
+    thread) could open the database without its WAL, or a new empty file with it, and discard or
+    hide the last commits (the flake CI hit: a verified user read back as unverified)."""
+
+    _JOURNALS = ("-wal", "-shm")
 
     def __init__(self, container: Container) -> None:
         database = make_url(container.settings.database_url).database
@@ -92,33 +113,26 @@ class SqliteOutage:
         self._container, self._path = container, Path(database)
         self._aside = self._path.with_name("auth.db.aside")
 
-    def _pairs(self) -> list[tuple[Path, Path]]:
-        return [(Path(f"{self._path}{suffix}"), Path(f"{self._aside}{suffix}")) for suffix in self._FILES]
+    def _journals(self) -> list[tuple[Path, Path]]:
+        return [(Path(f"{self._path}{suffix}"), Path(f"{self._aside}{suffix}")) for suffix in self._JOURNALS]
 
     async def begin(self) -> None:
         await self._container.engine.dispose()  # close pooled connections: they would keep the file open
-        for path, aside in self._pairs():
+        self._aside.mkdir()
+        _exchange(self._path, self._aside)  # the path is a directory now, the database at the aside name
+        for path, aside in self._journals():
             with contextlib.suppress(FileNotFoundError):
                 os.rename(path, aside)
-        # A background worker's connect may be running in an aiosqlite thread right now and create a
-        # new, empty file at the path: remove it until the directory (which no connect can open) wins.
-        for _ in range(100):
-            try:
-                self._path.mkdir()
-                return
-            except FileExistsError:
-                with contextlib.suppress(FileNotFoundError, IsADirectoryError):
-                    self._path.unlink()
-        raise AssertionError("could not take the database file away")
 
     async def end(self) -> None:
-        self._path.rmdir()
-        for path, aside in self._pairs():
+        for path, aside in self._journals():
             if aside.exists():
                 os.rename(aside, path)
-            else:  # a journal left by a connect during the outage belongs to no database of ours
+            else:  # none of ours: no journal may pair with the database
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
+        _exchange(self._aside, self._path)
+        self._aside.rmdir()
 
 
 @pytest.fixture
